@@ -14,7 +14,7 @@ SEED ?= 0
 PAGES ?= 600
 SAMPLE ?= data/sample
 RUN ?= data/demo
-EXTRACTOR ?= resiliparse
+EXTRACTOR ?= trafilatura
 INPUT ?= $(SAMPLE)/crawl
 OUT ?= $(RUN)/extract
 

@@ -58,7 +58,7 @@ STREAM_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, zlib.error,
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    extractor: str = "resiliparse"
+    extractor: str = "trafilatura"
     max_html_bytes: int = 5_000_000
     max_html_depth: int = 512
     time_limit_s: float = 10.0
@@ -75,16 +75,16 @@ class UndecodableError(Exception):
 # --- extractors -------------------------------------------------------------------------
 
 
-def extract_resiliparse(tree) -> str:
+def extract_resiliparse(parsed: "ParsedHTML") -> str:
     from resiliparse.extract.html2text import extract_plain_text
 
-    return extract_plain_text(tree, main_content=True)
+    return extract_plain_text(parsed.tree, main_content=True)
 
 
-def extract_trafilatura(tree) -> str:
+def extract_trafilatura(parsed: "ParsedHTML") -> str:
     import trafilatura
 
-    return trafilatura.extract(tree.html_str, deduplicate=False) or ""
+    return trafilatura.extract(parsed.html_str, deduplicate=False) or ""
 
 
 EXTRACTORS: dict[str, Callable] = {"resiliparse": extract_resiliparse, "trafilatura": extract_trafilatura}
@@ -109,16 +109,9 @@ def too_deep(parsed: ParsedHTML, max_depth: int) -> bool:
     return parsed.tree.document.query_selector(" > ".join(["*"] * max_depth)) is not None
 
 
-def extract_text(html: str, extractor: str = "resiliparse") -> str:
+def extract_text(html: str, extractor: str = ExtractOptions.extractor) -> str:
     """Main text of one HTML page (no limits; for evaluation and tests)."""
-    parsed = parse_html(html)
-    return _run_extractor(extractor, parsed)
-
-
-def _run_extractor(extractor: str, parsed: ParsedHTML) -> str:
-    if extractor == "resiliparse":
-        return extract_resiliparse(parsed.tree)
-    return EXTRACTORS[extractor](parsed)
+    return EXTRACTORS[extractor](parse_html(html))
 
 
 @contextlib.contextmanager
@@ -252,7 +245,7 @@ def process_record(record, warc_path: str, offset: int, options: ExtractOptions)
             parsed = parse_html(html)
             if too_deep(parsed, options.max_html_depth):
                 return "too_deep", None
-            text = _run_extractor(options.extractor, parsed)
+            text = EXTRACTORS[options.extractor](parsed)
     except ExtractTimeout:
         return "timeout", None
     except Exception:  # noqa: BLE001 - any extractor failure is this record's outcome, not the file's
