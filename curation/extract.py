@@ -488,16 +488,20 @@ class ExtractJob(SparkJob):
         return 0
 
 
+def file_tasks(spark, paths: list[str], files_per_task: int = 1):
+    """A one-column DataFrame of paths split into one partition (one task) per `files_per_task` files."""
+    slices = max(1, -(-len(paths) // files_per_task))
+    return spark.createDataFrame(spark.sparkContext.parallelize([(p,) for p in paths], slices), "warc_path string")
+
+
 def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOptions, files_per_task: int = 1) -> dict:
     """Run extraction over `paths`; write documents/, ledger/ and summary.json under `output`.
 
     One pass: documents stream out of Python workers as Arrow batches into the Parquet writer,
     and each file's ledger row comes back through an idempotent accumulator.
     """
-    sc = spark.sparkContext
-    slices = max(1, -(-len(paths) // files_per_task))
-    ledgers = sc.accumulator({}, LedgerParam())
-    files = spark.createDataFrame(sc.parallelize([(p,) for p in paths], slices), "warc_path string")
+    ledgers = spark.sparkContext.accumulator({}, LedgerParam())
+    files = file_tasks(spark, paths, files_per_task)
     from pyspark.sql.pandas.types import from_arrow_schema
 
     schema = from_arrow_schema(DOCUMENT_SCHEMA)

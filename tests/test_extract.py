@@ -209,6 +209,22 @@ def test_http_source_retries_503_then_succeeds(shared_data, monkeypatch):
         server.shutdown()
 
 
+def test_s3_inputs_need_boto3(monkeypatch):
+    from curation.sources import check_remote_support
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import fails as if boto3 were not installed
+    with pytest.raises(ConfigError, match="boto3"):
+        check_remote_support(["s3://commoncrawl/crawl-data/x.warc.gz"])
+
+
+def test_large_listing_is_one_task_per_file(spark):
+    from curation.extract import file_tasks
+
+    paths = [f"crawl-data/segment/{i:05d}.warc.gz" for i in range(50_000)]
+    assert file_tasks(spark, paths).rdd.getNumPartitions() == 50_000
+    assert file_tasks(spark, paths, files_per_task=7).rdd.getNumPartitions() == 7143
+
+
 def test_missing_java_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(ConfigError, match="install Java 17"):
@@ -229,7 +245,8 @@ def test_cli_rejects_missing_input_before_spark_starts(tmp_path):
 
 
 def test_spark_job_over_real_and_sample_files(spark, shared_data, sample_dir, tmp_path):
-    inputs = [str(shared_data / "warc" / "*.warc.gz"), str(shared_data / "warc" / "*.wet.gz"), str(sample_dir / "crawl")]
+    warc = shared_data / "warc"
+    inputs = [str(warc / "*.warc.gz"), str(warc / "*.wet.gz"), str(sample_dir / "crawl")]
     out = tmp_path / "extract"
     assert ExtractJob().main(["--input", *inputs, "--output", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
