@@ -17,15 +17,35 @@ RUN ?= data/demo
 EXTRACTOR ?= trafilatura
 INPUT ?= $(SAMPLE)/crawl
 OUT ?= $(RUN)/extract
+# reference corpora (positives for the classifier, and datasets of the mixture)
+REFERENCE ?= webtext=$(SAMPLE)/reference/webtext.jsonl.gz wikipedia=$(SAMPLE)/reference/wikipedia.jsonl.gz books=$(SAMPLE)/reference/books.jsonl.gz,strip_gutenberg=true
+ALPHA ?= 9
+ALPHA_RULE ?= match_reference_mean
+MODEL ?= $(RUN)/classifier
+CRAWL ?= $(RUN)/extract/documents
+PRIORITY ?= webtext,wikipedia,books,crawl
+BENCHMARKS ?= $(SAMPLE)/benchmarks
+DECONTAM_INPUT ?= crawl=$(RUN)/dedup/crawl webtext=$(RUN)/dedup/webtext wikipedia=$(RUN)/dedup/wikipedia books=$(RUN)/dedup/books
+WEIGHTS ?= curation/weights/gpt3.json
+TOKEN_BUDGET ?=
+VOCAB_SIZE ?= 50257
+MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
+# the demo's mixture: Table 2.2's weights with Books1 + Books2 as one sample books corpus, a small BPE
+DEMO_MIXTURE = common_crawl=$(RUN)/decontaminate/crawl/documents:0.60 webtext2=$(RUN)/decontaminate/webtext/documents:0.22 books=$(RUN)/decontaminate/books/documents:0.16 wikipedia=$(RUN)/decontaminate/wikipedia/documents:0.03
 
-.PHONY: help venv check-java sample extract demo test bench-extract clean
+.PHONY: help venv check-java sample extract classify dedup decontaminate mixture demo test clean \
+	bench-extract bench-classify bench-dedup bench-decontam bench-mixture
 
 help:
 	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it"
 	@echo "make test            set up .venv, run the test suite"
 	@echo "make sample          generate the seeded sample (PAGES=$(PAGES) SEED=$(SEED) SAMPLE=$(SAMPLE))"
 	@echo "make extract         WARC -> documents (INPUT=$(INPUT) OUT=$(OUT) EXTRACTOR=$(EXTRACTOR))"
-	@echo "make bench-extract   Spark job vs a plain loop, and extractor F1 on ../shared/data/html"
+	@echo "make classify        train the quality classifier, score and Pareto-resample the crawl (ALPHA=$(ALPHA))"
+	@echo "make dedup           exact + MinHash LSH dedup within and across datasets (PRIORITY=$(PRIORITY))"
+	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
+	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
+	@echo "make bench-STAGE     STAGE = extract, classify, dedup, decontam, mixture: Spark vs a plain loop"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (found %s)" % sys.version.split()[0])'
@@ -45,8 +65,31 @@ sample: venv
 extract: check-java
 	$(SPARK_SUBMIT) jobs/extract.py --input $(INPUT) --output $(OUT) --extractor $(EXTRACTOR) --overwrite
 
+classify: check-java
+	$(SPARK_SUBMIT) jobs/train_classifier.py $(addprefix --positive ,$(REFERENCE)) --negative crawl=$(CRAWL) \
+		--model $(MODEL) --seed $(SEED) --overwrite
+	$(SPARK_SUBMIT) jobs/filter.py --model $(MODEL) --input $(CRAWL) --output $(RUN)/classify \
+		--alpha $(ALPHA) --alpha-rule $(ALPHA_RULE) --seed $(SEED) --overwrite
+
+dedup: check-java
+	$(SPARK_SUBMIT) jobs/dedup.py --dataset crawl=$(RUN)/classify/kept $(addprefix --dataset ,$(REFERENCE)) \
+		--priority $(PRIORITY) --output $(RUN)/dedup --overwrite
+
+decontaminate: check-java
+	$(SPARK_SUBMIT) jobs/decontaminate.py --input $(DECONTAM_INPUT) --benchmarks $(BENCHMARKS) \
+		--output $(RUN)/decontaminate --overwrite
+
+mixture: check-java
+	$(SPARK_SUBMIT) jobs/mixture.py $(if $(WEIGHTS),--weights $(WEIGHTS)) $(addprefix --dataset ,$(MIXTURE_DATASETS)) \
+		$(if $(TOKEN_BUDGET),--token-budget $(TOKEN_BUDGET)) --vocab-size $(VOCAB_SIZE) --seed $(SEED) \
+		--output $(RUN)/mixture --overwrite
+
 demo: check-java sample
 	$(MAKE) --no-print-directory extract INPUT=$(SAMPLE)/crawl OUT=$(RUN)/extract
+	$(MAKE) --no-print-directory classify ALPHA=auto ALPHA_RULE=reference_keep
+	$(MAKE) --no-print-directory dedup
+	$(MAKE) --no-print-directory decontaminate
+	$(MAKE) --no-print-directory mixture WEIGHTS= TOKEN_BUDGET=5e5 VOCAB_SIZE=8192 MIXTURE_DATASETS='$(DEMO_MIXTURE)'
 	@$(PY) -m curation.report $(RUN)
 
 test: check-java
@@ -54,6 +97,9 @@ test: check-java
 
 bench-extract: check-java
 	$(PY) -m curation.bench extract
+
+bench-classify bench-dedup bench-decontam bench-mixture: check-java
+	$(PY) -m curation.bench $(@:bench-%=%)
 
 clean:
 	rm -rf data/demo data/sample spark-warehouse metastore_db

@@ -132,8 +132,23 @@ def print_f1_table(quality: dict) -> None:
         print(f"| {extractor} | {cells} | {total['f1']:.3f} | {total['pages_per_s']} |")
 
 
+STAGE_BENCHES = {  # stage -> module whose bench(argv) -> dict runs Spark and the plain loop
+    "classify": "curation.classify",
+    "dedup": "curation.dedup",
+    "decontam": "curation.decontaminate",
+    "mixture": "curation.mixture",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m curation.bench")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in STAGE_BENCHES:
+        import importlib
+
+        result = importlib.import_module(STAGE_BENCHES[argv[0]]).bench(argv[1:])
+        print(json.dumps(result))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m curation.bench", description=f"stages: extract, {', '.join(STAGE_BENCHES)}")
     sub = parser.add_subparsers(dest="stage", required=True)
     extract = sub.add_parser("extract", help="Spark extraction job vs a plain loop; extractor F1")
     extract.add_argument("--pages", type=int, default=int(os.environ.get("BENCH_PAGES", "40000")))
@@ -144,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     extract.add_argument("--extractor", choices=sorted(EXTRACTORS), default=ExtractOptions.extractor)
     extract.add_argument("--html-pages", type=int, default=None, help="pages per gold set (default: all)")
     args = parser.parse_args(argv)
-    result = {"extract": bench_extract}[args.stage](args)
-    print(json.dumps(result, sort_keys=False))
+    print(json.dumps(bench_extract(args)))
     return 0
 
 

@@ -1,0 +1,227 @@
+"""Quality classifier and Pareto resampling: the keep-rate math, alpha calibration, training, deterministic
+filtering whatever the partitioning, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from curation.classify import (
+    ALPHA_MAX,
+    AutoAlpha,
+    FilterJob,
+    TrainClassifierJob,
+    calibrate_alpha,
+    calibrate_alpha_to_mean,
+    check_model_dir,
+    class_weights,
+    expected_keep_rate,
+    filter_documents,
+    hash_uniform,
+    keep_probability,
+    kept_mean_score,
+    lomax_draw,
+    murmur3_x86_32,
+    pareto_draw_column,
+    spark_tokens,
+    train_classifier,
+)
+from curation.corpora import parse_corpus_spec
+from curation.extract import ExtractOptions, extract_to_parquet
+from curation.spark import ConfigError
+
+# --- the Pareto rule -----------------------------------------------------------------------------------
+
+
+def test_keep_probability_matches_gpt3_numbers():
+    assert keep_probability(1.0, 9) == pytest.approx(1.0)
+    assert keep_probability(0.9, 9) == pytest.approx(0.424, abs=1e-3)
+    assert keep_probability(0.5, 9) == pytest.approx(0.026, abs=1e-3)
+
+
+@pytest.mark.parametrize("score", [0.2, 0.5, 0.9, 0.99])
+def test_lomax_inversion_and_numpy_pareto_keep_at_the_formula_rate(score):
+    u = (np.arange(200_000) + 0.5) / 200_000  # an exact uniform grid: the rate is the formula's to 1e-5
+    assert np.mean(lomax_draw(u, 9) > 1 - score) == pytest.approx(keep_probability(score, 9), abs=1e-4)
+    draws = np.random.default_rng(0).pareto(9, 200_000)  # what GPT-3's np.random.pareto(alpha) samples
+    assert np.mean(draws > 1 - score) == pytest.approx(keep_probability(score, 9), abs=0.005)
+
+
+def test_calibrate_alpha_hits_the_reference_keep_rate_and_clips():
+    alpha = calibrate_alpha([0.99] * 10, 0.9)
+    assert alpha == pytest.approx(np.log(0.9) / -np.log(1.01), rel=1e-3)  # ~10.6: GPT-3's regime
+    spread = np.linspace(0.5, 1.0, 100)
+    assert expected_keep_rate(spread, calibrate_alpha(spread, 0.5)) == pytest.approx(0.5, abs=1e-3)
+    assert calibrate_alpha([1.0] * 5, 0.9) == ALPHA_MAX  # keep rate 1 for every alpha: clipped, not looping
+    with pytest.raises(ConfigError):
+        calibrate_alpha(spread, 1.5)
+
+
+def test_calibrate_alpha_to_mean_matches_the_kept_mean():
+    crawl = np.linspace(0.0, 1.0, 101)
+    alphas = [1, 3, 9, 27]
+    means = [kept_mean_score(crawl, a) for a in alphas]
+    assert means == sorted(means)  # tilting towards high scores: monotone in alpha
+    alpha = calibrate_alpha_to_mean(crawl, 0.8)
+    assert kept_mean_score(crawl, alpha) == pytest.approx(0.8, abs=1e-3)
+    assert calibrate_alpha_to_mean(crawl, 0.9999) == ALPHA_MAX
+    choice, details = AutoAlpha("match_reference_mean", "webtext", (0.7, 0.8, 0.9)).choose(crawl)
+    assert details["reference_mean_score"] == pytest.approx(0.8) and details["input_kept_mean_score"] == 0.8
+
+
+def test_class_weights_balance_classes_and_sources():
+    counts = {"webtext": 100, "wikipedia": 900, "books": 10, "crawl": 4000}
+    labels = {"webtext": 1, "wikipedia": 1, "books": 1, "crawl": 0}
+    weights = class_weights(counts, labels)
+    mass = {name: weights[name] * counts[name] for name in counts}
+    assert mass["webtext"] == pytest.approx(mass["wikipedia"]) == pytest.approx(mass["books"])
+    assert mass["crawl"] == pytest.approx(mass["webtext"] + mass["wikipedia"] + mass["books"])
+    assert sum(mass.values()) / sum(counts.values()) == pytest.approx(1.0)
+
+
+def test_native_hash_draw_keeps_at_the_formula_rate_and_is_partitioning_free(spark):
+    from pyspark.sql import functions as F
+
+    docs = spark.range(20_000).select(F.concat(F.lit("doc-"), F.col("id").cast("string")).alias("doc_id"),
+                                      (F.col("id") % 4 * 0.25 + 0.1).alias("score"))  # 0.1, 0.35, 0.6, 0.85
+    decided = docs.withColumn("keep", pareto_draw_column(3, 9.0) > 1 - F.col("score")) \
+        .withColumn("u", hash_uniform(3, F.col("doc_id")))
+    rows = decided.groupBy("score").agg(F.avg(F.col("keep").cast("double")).alias("rate"), F.count("*").alias("n"),
+                                        F.avg("u").alias("mean_u"), F.min("u"), F.max("u")).collect()
+    for row in rows:
+        p = float(keep_probability(row["score"], 9))
+        assert row["rate"] == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / row["n"]) + 1e-3)
+        assert row["mean_u"] == pytest.approx(0.5, abs=0.02) and 0 < row["min(u)"] and row["max(u)"] < 1
+    one = {r.doc_id for r in decided.repartition(1).where("keep").select("doc_id").collect()}
+    seven = {r.doc_id for r in decided.repartition(7, "doc_id").where("keep").select("doc_id").collect()}
+    assert one == seven
+    other_seed = docs.withColumn("keep", pareto_draw_column(4, 9.0) > 1 - F.col("score")).where("keep")
+    assert {r.doc_id for r in other_seed.select("doc_id").collect()} != one
+
+
+# --- training and filtering on the sample ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crawl_documents(spark, sample_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("extract")
+    warcs = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
+    extract_to_parquet(spark, warcs, str(out), ExtractOptions(extractor="resiliparse"))
+    return out / "documents"
+
+
+@pytest.fixture(scope="module")
+def trained(spark, sample_dir, crawl_documents, tmp_path_factory):
+    reference = sample_dir / "reference"
+    positives = [parse_corpus_spec(f"webtext={reference / 'webtext.jsonl.gz'}"),
+                 parse_corpus_spec(f"wikipedia={reference / 'wikipedia.jsonl.gz'}"),
+                 parse_corpus_spec(f"books={reference / 'books.jsonl.gz'},strip_gutenberg=true")]
+    negatives = [parse_corpus_spec(f"crawl={crawl_documents}")]
+    model_dir = tmp_path_factory.mktemp("model") / "classifier"
+    metrics = train_classifier(spark, positives, negatives, str(model_dir), num_features=1 << 14, max_iter=10,
+                               holdout=0.25, seed=1)
+    return model_dir, metrics
+
+
+def test_training_saves_a_pipeline_and_metrics(spark, trained):
+    from pyspark.ml import PipelineModel
+
+    model_dir, metrics = trained
+    model = PipelineModel.load(str(model_dir))
+    assert [type(s).__name__ for s in model.stages] == ["Tokenizer", "HashingTF", "LogisticRegressionModel"]
+    assert model.stages[1].getNumFeatures() == 1 << 14
+    tokens = spark_tokens("Hello  Héllo\t日本語 x\n")  # the bench's loop baseline reproduces Tokenizer + HashingTF
+    assert tokens == ["hello", "", "héllo", "日本語", "x"]
+    hashed = model.stages[1].transform(spark.createDataFrame([(tokens,)], "tokens array<string>")).first().features
+    assert sorted(hashed.indices.tolist()) == sorted({murmur3_x86_32(t.encode()) % (1 << 14) for t in tokens})
+    on_disk = json.loads((model_dir / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    held = on_disk["held_out"]
+    assert {"roc_auc", "pr_auc", "accuracy_at_0.5", "documents", "positives", "negatives"} <= set(held)
+    assert held["positives"] > 0 and held["negatives"] > 0 and held["roc_auc"] > 0.8
+    for name in ("webtext", "wikipedia", "books", "crawl"):
+        source = on_disk["sources"][name]
+        assert source["documents"] == sum(source["outcomes"].values()) and source["outcomes"]["train"] > 0
+    webtext = on_disk["sources"]["webtext"]
+    assert len(webtext["score_grid"]) == 100 and {"0.01", "0.5", "0.99"} <= set(webtext["score_quantiles"])
+    assert webtext["mean_score"] > on_disk["sources"]["crawl"]["mean_score"]
+    check_model_dir(str(model_dir))  # a saved pipeline passes the pre-Spark check
+
+
+def test_filter_is_deterministic_conserving_and_reports(spark, trained, crawl_documents, tmp_path):
+    from pyspark.sql import functions as F
+
+    model_dir, _ = trained
+    docs = spark.read.parquet(str(crawl_documents))
+    blanks = spark.createDataFrame([("blank-1", "   \n "), ("blank-2", None)], "doc_id string, text string")
+    docs = docs.unionByName(blanks, allowMissingColumns=True)
+    runs = {}
+    for name, frame in (("one", docs.repartition(1)), ("seven", docs.repartition(7)), ("again", docs)):
+        summary = filter_documents(spark, str(model_dir), frame, str(tmp_path / name), alpha=3.0, seed=11,
+                                   log=lambda _: None)
+        kept = spark.read.parquet(str(tmp_path / name / "kept"))
+        runs[name] = (summary, {r.doc_id for r in kept.select("doc_id").collect()})
+    summary, kept_ids = runs["one"]
+    assert runs["seven"][1] == kept_ids == runs["again"][1] and 0 < len(kept_ids) < summary["documents_in"]
+    assert summary["conserved"] and summary["documents_in"] == docs.count()
+    assert summary["kept"] + summary["rejected"] == summary["documents_in"]
+    assert summary["rejected_by_reason"]["no_tokens"] == 2
+    rejects = spark.read.parquet(str(tmp_path / "one" / "rejects"))
+    assert set(rejects.columns) == set(docs.columns) | {"quality_score", "reason"}
+    assert rejects.where("reason = 'pareto_draw' AND quality_score IS NULL").count() == 0
+    kept = spark.read.parquet(str(tmp_path / "one" / "kept"))
+    assert kept.where(F.col("quality_score").isNull()).count() == 0
+    report = json.loads((tmp_path / "one" / "report.json").read_text())
+    assert report["alpha"] == 3.0 and sum(report["input_histogram"]) == summary["documents_in"] - 2
+    assert report["keep_curve"]["keep_probability"][-1] == pytest.approx(1.0)
+    assert (tmp_path / "one" / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_filter_job_alpha_auto_end_to_end(spark, trained, crawl_documents, tmp_path):
+    model_dir, metrics = trained
+    out = tmp_path / "auto"
+    status = FilterJob().main(["--model", str(model_dir), "--input", str(crawl_documents), "--output", str(out),
+                               "--alpha", "auto", "--seed", "5"])
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rule = summary["alpha_rule"]
+    assert rule["rule"] == "match_reference_mean" and rule["reference_source"] == "webtext"
+    assert rule["reference_mean_score"] == pytest.approx(np.mean(metrics["sources"]["webtext"]["score_grid"]), abs=1e-4)
+    if not rule["clipped"]:
+        assert rule["input_kept_mean_score"] == pytest.approx(rule["reference_mean_score"], abs=2e-3)
+    assert 0 < summary["expected_keep_rate"] < 1 and summary["conserved"]
+    grid = metrics["sources"]["webtext"]["score_grid"]
+    alpha, details = AutoAlpha("reference_keep", "webtext", tuple(grid), 0.8).choose([0.1, 0.5])
+    assert alpha == calibrate_alpha(grid, 0.8) and details["reference_expected_keep"] == pytest.approx(0.8, abs=1e-3)
+
+
+# --- bad input -----------------------------------------------------------------------------------------------
+
+
+def test_bad_model_and_arguments_fail_before_spark(trained, crawl_documents, tmp_path, capsys):
+    model_dir, _ = trained
+    (tmp_path / "not_a_model").mkdir()
+    with pytest.raises(ConfigError, match="not a saved pipeline"):
+        check_model_dir(str(tmp_path / "not_a_model"))
+    base = ["--input", str(crawl_documents), "--output", str(tmp_path / "out")]
+    assert FilterJob().main(["--model", str(tmp_path / "not_a_model"), *base]) == 2
+    assert FilterJob().main(["--model", str(model_dir), *base, "--alpha", "-1"]) == 2
+    assert FilterJob().main(["--model", str(model_dir), *base, "--alpha", "auto", "--reference-source", "x"]) == 2
+    assert FilterJob().main(["--model", str(model_dir), "--input", str(tmp_path / "missing"),
+                             "--output", str(tmp_path / "out")]) == 2
+    train = ["--model", str(tmp_path / "m"), "--negative", f"crawl={crawl_documents}"]
+    assert TrainClassifierJob().main(["--positive", f"w={tmp_path / 'missing.jsonl'}", *train]) == 2
+    assert TrainClassifierJob().main(["--positive", f"crawl={crawl_documents}", *train]) == 2  # duplicate name
+    errors = capsys.readouterr().err
+    assert "not a saved pipeline" in errors and "corpus does not exist" in errors and "distinct" in errors
+
+
+def test_a_class_without_usable_documents_is_bad_input(spark, crawl_documents, tmp_path, capsys):
+    empty_texts = tmp_path / "blank.jsonl"
+    empty_texts.write_text('{"id": "a", "text": "   "}\n{"id": "b", "text": ""}\n')
+    status = TrainClassifierJob().main(["--positive", f"blank={empty_texts}", "--negative",
+                                        f"crawl={crawl_documents}", "--model", str(tmp_path / "m")])
+    assert status == 3
+    assert "no usable training documents in: blank" in capsys.readouterr().err

@@ -1,0 +1,235 @@
+"""Deduplication: features and MinHash (pure), connected components, survivor rule, cross-dataset
+removal on the generated sample, hot-bucket guardrail, determinism across partitionings, bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from curation.dedup import (
+    DedupJob,
+    DedupOptions,
+    FeatureHasher,
+    band_keys,
+    connected_components,
+    deduplicate,
+    exact_key,
+    hash_seeds,
+    jaccard,
+    murmur3_32,
+    signatures,
+)
+from curation.spark import ConfigError
+
+WORDS = ("river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
+         "canyon lantern orchard tunnel beacon glacier compass").split()
+
+
+def prose(seed: int, words: int = 120) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) + rng.choice(("", "s", "ing", "ed")) for _ in range(words))
+
+
+def edited(text: str, seed: int, swaps: int) -> str:
+    """`text` with `swaps` words replaced: a near duplicate with a known amount of change."""
+    rng, words = random.Random(seed), text.split()
+    for position in rng.sample(range(len(words)), swaps):
+        words[position] = f"edit{rng.randrange(10**6)}"
+    return " ".join(words)
+
+
+def test_shingle_features_are_case_and_punctuation_blind():
+    hasher = FeatureHasher(DedupOptions())
+    a = hasher.features("The quick brown fox jumps over the lazy dog")
+    assert len(a) == 5  # 9 words -> 5 distinct 5-grams
+    assert np.array_equal(a, hasher.features("the QUICK, brown fox -- jumps over the lazy dog!"))
+    assert jaccard(a, hasher.features("The quick brown fox jumps over the lazy cat")) == pytest.approx(4 / 6)
+    assert len(hasher.features("too short")) == 1  # shorter than a shingle: one shingle, still comparable
+    assert len(hasher.features("")) == 0 and len(hasher.features(" ?! ")) == 0
+    assert jaccard(hasher.features(""), hasher.features("")) == 0.0
+    assert exact_key("Hello   World\n") == exact_key("hello world") and exact_key("  \n") is None
+
+
+def test_minhash_signature_agreement_estimates_jaccard_and_is_seeded():
+    options = DedupOptions(num_hashes=400, bands=400)
+    hasher = FeatureHasher(options)
+    a, b = hasher.features(prose(1, 400)), hasher.features(edited(prose(1, 400), 2, 30))
+    sig = signatures([a, b], hash_seeds(options))
+    assert abs((sig[0] == sig[1]).mean() - jaccard(a, b)) < 0.08
+    assert np.array_equal(sig, signatures([a, b], hash_seeds(options)))  # fixed seeds: same every process
+    buckets, splits = band_keys(signatures([a, a], hash_seeds(DedupOptions())), DedupOptions())
+    assert buckets.shape == (2, 10) and np.array_equal(buckets[0], buckets[1]) and np.array_equal(splits[0], splits[1])
+
+
+def test_classifier_features_match_spark_hashing_tf(spark):
+    from pyspark.ml.feature import HashingTF, Tokenizer
+
+    text = "GPT-3 filtered  Common Crawl with a classifier: naïve café über 日本語 x yz abcd"
+    options = DedupOptions(features="classifier", num_features=1 << 10)
+    tokens = Tokenizer(inputCol="text", outputCol="tokens").transform(spark.createDataFrame([(text,)], "text string"))
+    vector = HashingTF(inputCol="tokens", outputCol="tf", numFeatures=1 << 10).transform(tokens).first()["tf"]
+    assert FeatureHasher(options).features(text).tolist() == sorted(vector.indices.tolist())
+    assert murmur3_32(b"") == 142593372  # Spark: Murmur3_x86_32.hashUnsafeBytes2(empty, seed 42)
+
+
+def union_find_components(edges):
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {node: find(node) for node in parent}
+
+
+def test_connected_components_match_union_find(spark):
+    rng = random.Random(3)
+    chain = [(i, i + 1) for i in range(24)]  # a long path: needs the logarithmic rounds
+    random_edges = [(rng.randrange(100, 400), rng.randrange(100, 400)) for _ in range(250)]
+    edges = chain + random_edges + [(1000, 1000)]
+    frame = spark.createDataFrame(edges, "src long, dst long").repartition(3)
+    found = {r["node"]: r["component"] for r in connected_components(frame).collect()}
+    expected = {n: c for n, c in union_find_components([e for e in edges if e[0] != e[1]]).items()}
+    assert found == expected
+    assert connected_components(frame.limit(0)).count() == 0
+
+
+def frames(spark, rows_by_dataset, partitions=2):
+    return {name: spark.createDataFrame(rows, "doc_id string, text string, quality_score double").repartition(partitions)
+            for name, rows in rows_by_dataset.items()}
+
+
+def read_removals(spark, out):
+    return {r["doc_id"]: r.asDict() for r in spark.read.parquet(str(out / "removals")).collect()}
+
+
+def survivor_corpus():
+    base, other = prose(10, 200), prose(11, 200)
+    return {
+        "crawl": [("c1", base, 0.9), ("c2", edited(base, 1, 4), 0.2), ("c3", base.upper(), None),
+                  ("c4", other, 0.1), ("c5", edited(other, 2, 3), 0.5), ("c6", edited(other, 3, 3), 0.5),
+                  ("c7", prose(12, 200), None), ("c8", "", None), ("c9", "short text", None)],
+        "books": [("b1", edited(base, 4, 2), 0.0), ("b2", prose(13, 200), None)],
+    }
+
+
+def test_survivor_rule_and_cross_dataset_removal(spark, tmp_path):
+    summary = deduplicate(spark, frames(spark, survivor_corpus()), str(tmp_path), DedupOptions(),
+                          priority=["books", "crawl"])
+    removed = read_removals(spark, tmp_path)
+    # cluster 1: books outranks crawl, whatever the quality score: b1 survives, c3 is c1's exact copy
+    assert {d: (r["survivor_dataset"], r["survivor_doc_id"]) for d, r in removed.items() if d in ("c1", "c2", "c3")} \
+        == {"c1": ("books", "b1"), "c2": ("books", "b1"), "c3": ("books", "b1")}
+    assert removed["c3"]["cause"] == "fuzzy" and 0.7 <= removed["c3"]["jaccard"] < 1
+    # cluster 2: all crawl, highest quality wins; a tie on quality goes to the smallest doc_id
+    assert removed["c4"]["survivor_doc_id"] == "c5" and removed["c6"]["survivor_doc_id"] == "c5"
+    assert set(removed) == {"c1", "c2", "c3", "c4", "c6"}
+    assert removed["c4"]["cluster_id"] == removed["c6"]["cluster_id"] != removed["c1"]["cluster_id"]
+    assert summary["datasets"]["crawl"] == {"documents_in": 9, "kept": 4, "removed_exact": 0, "removed_fuzzy": 5,
+                                            "conserved": True}
+    assert summary["empty_documents"] == 1 and summary["conserved"]
+    kept = spark.read.parquet(str(tmp_path / "crawl"))
+    assert kept.columns == ["doc_id", "text", "quality_score"]  # input columns kept
+    assert sorted(r["doc_id"] for r in kept.collect()) == ["c5", "c7", "c8", "c9"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cluster_size_histogram"] == {"3": 1, "4": 1} and report["example_pairs"]
+
+
+def test_same_clusters_for_any_partitioning_and_exact_cause(spark, tmp_path):
+    rows = {"crawl": [(f"d{i:03d}", edited(prose(i // 4, 150), i, 2) if i % 4 else prose(i // 4, 150), float(i % 3))
+                      for i in range(60)] + [(f"x{i}", prose(0, 150), 5.0) for i in range(3)]}
+    results = []
+    for partitions in (1, 5):
+        out = tmp_path / f"p{partitions}"
+        deduplicate(spark, frames(spark, rows, partitions), str(out), DedupOptions())
+        results.append(read_removals(spark, out))
+    assert results[0] == results[1]
+    assert len(results[0]) == 63 - 15  # 15 groups of 4 (+3 exact copies of group 0's original)
+    assert sum(r["cause"] == "exact" for r in results[0].values()) >= 3
+
+
+def test_hot_bucket_is_split_then_skipped_and_counted(spark, tmp_path):
+    base = prose(20, 300)
+    rows = {"crawl": [(f"n{i:02d}", edited(base, i, 1), None) for i in range(12)]}  # 12 docs, 1 word apart
+    summary = deduplicate(spark, frames(spark, rows), str(tmp_path), DedupOptions(bucket_cap=4))
+    guard = summary["guardrail"]
+    assert guard["largest_bucket"] > 4 and guard["hot_buckets"] >= 1
+    assert guard["skipped_sub_buckets"] >= 1 and guard["skipped_bucket_slots"] > 4
+    assert summary["conserved"] and summary["documents_in"] == 12
+    # without the cap the twelve collapse into one cluster
+    loose = deduplicate(spark, frames(spark, rows), str(tmp_path / "loose"), DedupOptions())
+    assert loose["kept"] == 1 and loose["guardrail"]["hot_buckets"] == 0
+
+
+def test_all_identical_documents_keep_one(spark, tmp_path):
+    rows = {"a": [(f"a{i}", "Same text   again", None) for i in range(20)],
+            "b": [("b0", "same TEXT again", None)]}
+    summary = deduplicate(spark, frames(spark, rows), str(tmp_path), DedupOptions(), priority=["b", "a"])
+    assert summary["kept"] == 1 and summary["removed_exact"] == 20
+    assert summary["datasets"]["b"]["kept"] == 1
+
+
+def test_sample_crawl_against_references_via_the_job(spark, sample_dir, tmp_path, workdir):
+    from curation.extract import ExtractOptions, extract_to_parquet
+
+    shards = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
+    extract_to_parquet(spark, shards, str(tmp_path / "extract"), ExtractOptions())
+    out = tmp_path / "dedup"
+    status = DedupJob().main([
+        "--dataset", f"webtext={sample_dir}/reference/webtext.jsonl.gz",
+        "--dataset", f"wikipedia={sample_dir}/reference/wikipedia.jsonl.gz",
+        "--dataset", f"crawl={tmp_path}/extract/documents",
+        "--priority", "webtext,wikipedia,crawl", "--output", str(out)])
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conserved"]
+    documents = spark.read.parquet(str(tmp_path / "extract" / "documents"))
+    doc_of_url = {r["url"]: r["doc_id"] for r in documents.select("url", "doc_id").collect()}
+    removed = read_removals(spark, out)
+    cluster = {d: r["cluster_id"] for d, r in removed.items()}
+    cluster.update({r["survivor_doc_id"]: r["cluster_id"] for r in removed.values()})
+    truth = [json.loads(line) for line in (sample_dir / "truth.jsonl").read_text().splitlines()]
+    checked = {"exact_duplicate": 0, "near_duplicate": 0, "reference_near_duplicate": 0}
+    for page in truth:
+        if page["category"] not in checked or page["url"] not in doc_of_url:
+            continue
+        doc = doc_of_url[page["url"]]
+        if page["category"] == "reference_near_duplicate":
+            assert removed[doc]["survivor_doc_id"] == page["near_duplicate_of"], page
+            assert removed[doc]["survivor_dataset"] in ("webtext", "wikipedia")
+        else:
+            source = doc_of_url[page.get("duplicate_of") or page["near_duplicate_of"]]
+            assert cluster.get(doc) is not None and cluster.get(doc) == cluster.get(source), page
+        checked[page["category"]] += 1
+    assert all(checked.values()), checked
+    assert summary["datasets"]["webtext"]["kept"] == summary["datasets"]["webtext"]["documents_in"]
+    assert (out / "crawl").is_dir() and (out / "report.json").is_file()
+
+
+def test_bad_configuration_fails_before_spark(capsys, tmp_path):
+    job = DedupJob()
+    existing = str(tmp_path)
+    assert job.main(["--dataset", f"a={existing}", "--dataset", f"a={existing}", "--output", str(tmp_path / "o")]) == 2
+    assert "given twice" in capsys.readouterr().err
+    assert job.main(["--dataset", f"a={existing}", "--bands", "3", "--output", str(tmp_path / "o")]) == 2
+    assert job.main(["--dataset", f"a={existing}", "--priority", "b", "--output", str(tmp_path / "o")]) == 2
+    assert job.main(["--dataset", "a", "--output", str(tmp_path / "o")]) == 2
+    with pytest.raises(ConfigError):
+        DedupOptions(threshold=0).check()
+
+
+def test_duplicate_doc_id_is_bad_input(spark, tmp_path):
+    from curation.dedup import BadInput
+
+    with pytest.raises(BadInput, match="not unique"):
+        deduplicate(spark, frames(spark, {"a": [("x", "one", None), ("x", "two", None)]}), str(tmp_path), DedupOptions())
