@@ -34,7 +34,7 @@ MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$
 DEMO_MIXTURE = common_crawl=$(RUN)/decontaminate/crawl/documents:0.60 webtext2=$(RUN)/decontaminate/webtext/documents:0.22 books=$(RUN)/decontaminate/books/documents:0.16 wikipedia=$(RUN)/decontaminate/wikipedia/documents:0.03
 
 .PHONY: help venv check-java sample extract classify dedup decontaminate mixture demo test clean \
-	bench-extract bench-classify bench-dedup bench-decontam bench-mixture
+	bench-extract bench-classifier bench-dedup bench-decontam bench-mixture
 
 help:
 	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it"
@@ -45,7 +45,7 @@ help:
 	@echo "make dedup           exact + MinHash LSH dedup within and across datasets (PRIORITY=$(PRIORITY))"
 	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
-	@echo "make bench-STAGE     STAGE = extract, classify, dedup, decontam, mixture: Spark vs a plain loop"
+	@echo "make bench-STAGE     STAGE = extract, classifier, dedup, decontam, mixture: Spark vs a plain loop"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (found %s)" % sys.version.split()[0])'
@@ -98,7 +98,7 @@ test: check-java
 bench-extract: check-java
 	$(PY) -m curation.bench extract
 
-bench-classify bench-dedup bench-decontam bench-mixture: check-java
+bench-classifier bench-dedup bench-decontam bench-mixture: check-java
 	$(PY) -m curation.bench $(@:bench-%=%)
 
 clean:

@@ -133,7 +133,7 @@ def print_f1_table(quality: dict) -> None:
 
 
 STAGE_BENCHES = {  # stage -> module whose bench(argv) -> dict runs Spark and the plain loop
-    "classify": "curation.classify",
+    "classifier": "curation.classify",
     "dedup": "curation.dedup",
     "decontam": "curation.decontaminate",
     "mixture": "curation.mixture",
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m curation.bench", description=f"stages: extract, {', '.join(STAGE_BENCHES)}")
     sub = parser.add_subparsers(dest="stage", required=True)
     extract = sub.add_parser("extract", help="Spark extraction job vs a plain loop; extractor F1")
-    extract.add_argument("--pages", type=int, default=int(os.environ.get("BENCH_PAGES", "40000")))
+    extract.add_argument("--pages", type=int, default=int(os.environ.get("BENCH_PAGES", "4000")))
     extract.add_argument("--shards", type=int, default=4, help="input files (one Spark task each)")
     extract.add_argument("--repeat", type=int, default=2)
     extract.add_argument("--seed", type=int, default=0)
