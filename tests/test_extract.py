@@ -273,3 +273,12 @@ def test_spark_job_over_real_and_sample_files(spark, shared_data, sample_dir, tm
     # a non-empty output needs --overwrite; --max-bad-files makes bad input an exit status
     assert ExtractJob().main(["--input", *inputs, "--output", str(again)]) == 2
     assert ExtractJob().main(["--input", *inputs, "--output", str(again), "--overwrite", "--max-bad-files", "0"]) == 3
+
+
+def test_bag_of_words_f1_and_gold_cleaning():
+    from curation.bench import bag_of_words_f1, gold_text
+
+    assert bag_of_words_f1("the cat sat", "The cat sat") == 1.0
+    assert bag_of_words_f1("the cat", "the cat sat on the mat") == pytest.approx(2 * 1.0 * (2 / 6) / (1 + 2 / 6))
+    assert bag_of_words_f1("", "gold") == 0.0 and bag_of_words_f1("", "") == 1.0
+    assert gold_text("URL: http://x.example/\n<p>Hello <h>world").split() == ["Hello", "world"]
