@@ -65,11 +65,11 @@ class ExtractOptions:
 
 
 class ExtractTimeout(Exception):
-    pass
+    """The extractor ran past the per-document time limit."""
 
 
 class UndecodableError(Exception):
-    pass
+    """No candidate charset decodes the payload."""
 
 
 # --- extractors -------------------------------------------------------------------------
