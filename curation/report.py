@@ -19,6 +19,63 @@ def stage_summaries(run_dir: Path) -> dict[str, dict]:
     return found
 
 
+def funnel(run_dir: Path) -> list[dict]:
+    """Documents (and characters, tokens where a stage records them) per stage and dataset, in pipeline order."""
+    summaries = stage_summaries(run_dir)
+    rows = []
+    if "extract" in summaries:
+        extract = summaries["extract"]
+        rows.append({"stage": "extract: records", "dataset": "crawl", "documents": extract["records"]})
+        rows.append({"stage": "extract: documents", "dataset": "crawl", "documents": extract["documents"]})
+    if "classify" in summaries:
+        rows.append({"stage": "classify: kept", "dataset": "crawl", "documents": summaries["classify"]["kept"]})
+    for name, row in summaries.get("dedup", {}).get("datasets", {}).items():
+        rows.append({"stage": "dedup: kept", "dataset": name, "documents": row["kept"]})
+    for name, row in summaries.get("decontaminate", {}).get("datasets", {}).items():
+        rows.append({"stage": "decontaminate: kept", "dataset": name, "documents": row["documents_in"] - row["dropped"],
+                     "chars": row["chars_out"]})
+    manifest = run_dir / "mixture" / "manifest.json"
+    if manifest.exists():
+        for row in json.loads(manifest.read_text())["datasets"]:
+            rows.append({"stage": "mixture: tokenized", "dataset": row["name"], "documents": row["documents"],
+                         "tokens": row["tokens"]})
+    return rows
+
+
+def funnel_markdown(rows: list[dict]) -> str:
+    lines = ["| stage | dataset | documents | characters | tokens |", "|---|---|---:|---:|---:|"]
+    for row in rows:
+        cells = [row["stage"], row["dataset"]] + [_count(row.get(key)) for key in ("documents", "chars", "tokens")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _count(value) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def write_funnel(run_dir: Path) -> list[dict]:
+    """funnel.json, funnel.md and funnel.png (documents per stage, one bar group per dataset) in `run_dir`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = funnel(run_dir)
+    (run_dir / "funnel.json").write_text(json.dumps(rows, indent=2))
+    (run_dir / "funnel.md").write_text(funnel_markdown(rows) + "\n")
+    figure, axes = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
+    labels = [f"{row['stage']} [{row['dataset']}]" for row in rows]
+    axes.barh(labels[::-1], [row["documents"] for row in rows][::-1], color="#4477aa")
+    axes.set_xscale("log")
+    axes.set_xlabel("documents (log scale)")
+    axes.set_title(f"curation funnel: {run_dir}")
+    figure.tight_layout()
+    figure.savefig(run_dir / "funnel.png", dpi=100)
+    plt.close(figure)
+    return rows
+
+
 def format_report(run_dir: Path) -> str:
     lines = [f"run: {run_dir}"]
     for stage, summary in stage_summaries(run_dir).items():
@@ -35,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m curation.report RUN_DIR", file=sys.stderr)
         return 2
-    print(format_report(Path(args[0])))
+    run_dir = Path(args[0])
+    print(format_report(run_dir))
+    rows = write_funnel(run_dir)
+    if rows:
+        print(funnel_markdown(rows))
+        print(f"funnel: {run_dir / 'funnel.json'}, {run_dir / 'funnel.md'}, {run_dir / 'funnel.png'}")
     return 0
 
 
