@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from curation.corpora import CorpusSpec, corpus_files, parse_corpus_spec, read_documents, read_spec
+from curation.features import murmur3_x86_32, spark_tokens
 from curation.job import EXIT_BAD_INPUT, SparkJob, write_json
 from curation.spark import ConfigError
 
@@ -595,41 +595,6 @@ class FilterJob(SparkJob):
 
 
 # --- benchmark ---------------------------------------------------------------------------------------
-
-
-def murmur3_x86_32(data: bytes, seed: int = 42) -> int:
-    """Signed 32-bit MurmurHash3 (x86_32), the hash Spark's HashingTF applies to a term's UTF-8 bytes."""
-    c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
-    h = seed & mask
-    rounded = len(data) & ~3
-    for i in range(0, rounded, 4):
-        k = int.from_bytes(data[i:i + 4], "little") * c1 & mask
-        k = ((k << 15) | (k >> 17)) * c2 & mask
-        h ^= k
-        h = ((h << 13) | (h >> 19)) & mask
-        h = (h * 5 + 0xE6546B64) & mask
-    tail = data[rounded:]
-    if tail:
-        k = int.from_bytes(tail, "little") * c1 & mask
-        h ^= ((k << 15) | (k >> 17)) * c2 & mask
-    h ^= len(data)
-    h ^= h >> 16
-    h = h * 0x85EBCA6B & mask
-    h ^= h >> 13
-    h = h * 0xC2B2AE35 & mask
-    h ^= h >> 16
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-JAVA_WHITESPACE = re.compile(r"[ \t\n\x0b\f\r]")
-
-
-def spark_tokens(text: str) -> list[str]:
-    """Spark's `Tokenizer`: lower-case, split on each single whitespace character, trailing empties dropped."""
-    tokens = JAVA_WHITESPACE.split(text.lower())
-    while tokens and not tokens[-1]:
-        tokens.pop()
-    return tokens
 
 
 def loop_filter(input_dir: str, output: str, coefficients: np.ndarray, intercept: float, alpha: float,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -36,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curation.job import SparkJob, write_json
+from curation.features import hash64
+from curation.job import SparkJob, write_json, write_text
 from curation.spark import ConfigError
 
 DEFAULT_N = 13
@@ -85,10 +85,6 @@ def words_with_offsets(text: str) -> tuple[list[str], list[int], list[int]]:
             starts.append(match.start())
             ends.append(match.end())
     return words, starts, ends
-
-
-def word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 # --- benchmarks ---------------------------------------------------------------------------
@@ -325,7 +321,8 @@ def build_matcher(benchmarks: list[Benchmark]) -> Matcher:
     """Vocabulary of every benchmark word, and each benchmark's example N-gram hashes (set in place)."""
     words = sorted({w for b in benchmarks for texts in b.examples for ws in texts for w in ws})
     vocab = {w: i for i, w in enumerate(words, 1)}
-    word_hashes = np.fromiter((0, *map(word_hash, words)), dtype=np.uint64, count=len(words) + 1)
+    word_hashes = np.fromiter((0, *(hash64(w.encode("utf-8")) for w in words)), dtype=np.uint64,
+                              count=len(words) + 1)
     per_n: dict[int, list[np.ndarray]] = defaultdict(list)
     for bench in benchmarks:
         bench.example_hashes = []
@@ -640,17 +637,6 @@ def summarize(datasets: dict, bench_report: dict, ngram_totals: dict, policy: Cu
         "config": {"margin": policy.margin, "min_piece": policy.min_piece, "max_pieces": policy.max_pieces,
                    "max_docs": policy.max_docs},
     }
-
-
-def write_text(spark, path: str, text: str) -> None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(hadoop_path, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
 
 
 # --- the job ------------------------------------------------------------------------------

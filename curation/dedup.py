@@ -20,7 +20,6 @@ and equi-joins whole rows, so one common hash value becomes one huge skewed part
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -33,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from curation.features import hash64, murmur3_x86_32, spark_tokens
 from curation.job import EXIT_BAD_INPUT, SparkJob, write_json
 from curation.spark import ConfigError
 
@@ -42,7 +42,6 @@ WORD = re.compile(r"\w+", re.UNICODE)
 SPACE = re.compile(r"\s+")
 MASK64 = (1 << 64) - 1
 NGRAM_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: the rolling n-gram combine stays a bijection per position
-HASHING_TF_SEED = 42  # Spark's HashingTF / FeatureHasher murmur3 seed
 
 
 @dataclass(frozen=True)
@@ -83,11 +82,6 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def hash64(data: bytes) -> int:
-    """A stable 64-bit hash (Python's own `hash` is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
 def normalize_text(text: str) -> str:
     """What two exact duplicates share: NFKC, lower case, whitespace runs collapsed."""
     return SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
@@ -101,32 +95,6 @@ def exact_key(text: str) -> int | None:
     return np.uint64(hash64(normalized.encode("utf-8"))).astype(np.int64).item()
 
 
-def murmur3_32(data: bytes, seed: int = HASHING_TF_SEED) -> int:
-    """Signed MurmurHash3 x86_32, as Spark's `Murmur3_x86_32.hashUnsafeBytes2` (HashingTF's hash)."""
-    c1, c2, h = 0xCC9E2D51, 0x1B873593, seed & 0xFFFFFFFF
-    aligned = len(data) - len(data) % 4
-    for i in range(0, aligned, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * c1) & 0xFFFFFFFF
-        k = ((k << 15) | (k >> 17)) & 0xFFFFFFFF
-        h ^= (k * c2) & 0xFFFFFFFF
-        h = ((h << 13) | (h >> 19)) & 0xFFFFFFFF
-        h = (h * 5 + 0xE6546B64) & 0xFFFFFFFF
-    k = 0
-    for shift, byte in enumerate(data[aligned:]):
-        k ^= byte << (8 * shift)
-    k = (k * c1) & 0xFFFFFFFF
-    k = ((k << 15) | (k >> 17)) & 0xFFFFFFFF
-    h ^= (k * c2) & 0xFFFFFFFF
-    h ^= len(data)
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
-    h ^= h >> 16
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
 class FeatureHasher:
     """Text -> sorted unique uint64 feature set; caches per-word hashes (words repeat, Zipf)."""
 
@@ -138,7 +106,7 @@ class FeatureHasher:
         value = self.cache.get(word)
         if value is None:
             if self.options.features == "classifier":
-                value = murmur3_32(word.encode("utf-8")) % self.options.num_features
+                value = murmur3_x86_32(word.encode("utf-8")) % self.options.num_features
             else:
                 value = hash64(word.encode("utf-8"))
             if len(self.cache) < 1_000_000:
@@ -149,9 +117,7 @@ class FeatureHasher:
         if not text:
             return np.empty(0, dtype=np.uint64)
         if self.options.features == "classifier":
-            # pyspark.ml Tokenizer: lower case, split on each whitespace character (empty tokens included)
-            tokens = re.split(r"\s", text.lower())
-            return np.unique(np.array([self.word_hash(t) for t in tokens], dtype=np.uint64))
+            return np.unique(np.array([self.word_hash(t) for t in spark_tokens(text)], dtype=np.uint64))
         words = WORD.findall(text.lower())
         if not words:
             return np.empty(0, dtype=np.uint64)

@@ -58,16 +58,21 @@ def check_output(output: str | None, overwrite: bool) -> None:
         raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
 
 
-def write_json(spark, path: str, payload: dict) -> None:
-    """Write a small JSON report on any Hadoop-supported filesystem (local, HDFS, s3a, ...)."""
+def write_text(spark, path: str, text: str) -> None:
+    """Write a small text file on any Hadoop-supported filesystem (local, HDFS, s3a, ...)."""
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     stream = fs.create(hadoop_path, True)
     try:
-        stream.write(bytearray(json.dumps(payload, indent=2, sort_keys=True).encode("utf-8")))
+        stream.write(bytearray(text.encode("utf-8")))
     finally:
         stream.close()
+
+
+def write_json(spark, path: str, payload: dict) -> None:
+    """A small JSON report, written like `write_text`."""
+    write_text(spark, path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def run_job(job: SparkJob) -> None:

@@ -23,12 +23,11 @@ from curation.classify import (
     keep_probability,
     kept_mean_score,
     lomax_draw,
-    murmur3_x86_32,
     pareto_draw_column,
-    spark_tokens,
     train_classifier,
 )
 from curation.corpora import parse_corpus_spec
+from curation.features import murmur3_x86_32, spark_tokens
 from curation.extract import ExtractOptions, extract_to_parquet
 from curation.spark import ConfigError
 

@@ -19,9 +19,9 @@ from curation.dedup import (
     exact_key,
     hash_seeds,
     jaccard,
-    murmur3_32,
     signatures,
 )
+from curation.features import murmur3_x86_32
 from curation.spark import ConfigError
 
 WORDS = ("river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
@@ -72,7 +72,7 @@ def test_classifier_features_match_spark_hashing_tf(spark):
     tokens = Tokenizer(inputCol="text", outputCol="tokens").transform(spark.createDataFrame([(text,)], "text string"))
     vector = HashingTF(inputCol="tokens", outputCol="tf", numFeatures=1 << 10).transform(tokens).first()["tf"]
     assert FeatureHasher(options).features(text).tolist() == sorted(vector.indices.tolist())
-    assert murmur3_32(b"") == 142593372  # Spark: Murmur3_x86_32.hashUnsafeBytes2(empty, seed 42)
+    assert murmur3_x86_32(b"") == 142593372  # Spark: Murmur3_x86_32.hashUnsafeBytes2(empty, seed 42)
 
 
 def union_find_components(edges):
