@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from curation.spark import ConfigError, check_java, get_spark
+from curation.spark import ConfigError, get_spark
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -41,11 +41,10 @@ class SparkJob:
         try:
             self.validate(args)
             check_output(getattr(args, "output", None), args.overwrite)
-            check_java()
+            spark = get_spark(f"curation-{self.name}")  # checks Java first
         except ConfigError as err:
             print(f"{self.name}: error: {err}", file=sys.stderr)
             return EXIT_CONFIG
-        spark = get_spark(f"curation-{self.name}")
         started = time.perf_counter()
         status = self.run(spark, args)
         print(f"{self.name}: finished in {time.perf_counter() - started:.1f}s", file=sys.stderr)
