@@ -46,12 +46,13 @@ help:
 	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
 	@echo "make bench-STAGE     STAGE = extract, classifier, dedup, decontam, mixture: Spark vs a plain loop"
+	@echo "make notebooks       execute notebooks/ against a run's outputs (RUN=$(RUN)); copies in $(RUN)/notebooks/"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (found %s)" % sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,notebooks]'
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -100,6 +101,10 @@ bench-extract: check-java
 
 bench-classifier bench-dedup bench-decontam bench-mixture: check-java
 	$(PY) -m curation.bench $(@:bench-%=%)
+
+.PHONY: notebooks
+notebooks: venv
+	$(PY) -m curation.notebooks --run $(RUN)
 
 clean:
 	rm -rf data/demo data/sample spark-warehouse metastore_db

@@ -87,6 +87,19 @@ def format_report(run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def record_payload(warc_path: str, offset: int, charset: str) -> str:
+    """The payload of the record at `offset` (an extracted document's `warc_path`, `warc_offset`, `charset`):
+    the page as extraction read it, to look at beside the text it kept."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from curation.sources import open_input
+
+    with open_input(warc_path) as stream:
+        stream.seek(offset)
+        record = next(iter(ArchiveIterator(stream, arc2warc=True)))
+        return record.content_stream().read().decode(charset, errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
