@@ -5,12 +5,14 @@ set per benchmark) is hashed to 64 bits as a polynomial over per-word hashes. Be
 their N-grams (what a model sees: contexts, questions, choices, continuations, answers) form one sorted
 hash array per N that is broadcast to every task. A training document is first mapped to vocabulary
 ids (a word outside every benchmark's vocabulary cannot be part of a match), so only candidate windows
-are hashed and looked up, and char offsets are computed only for documents that have a hit.
+are hashed and looked up, a whole Arrow batch at a time, and char offsets are computed only for documents
+that have a hit.
 
 Two passes over the training data, no per-N-gram state on the driver beyond the benchmark's own:
   1. every document emits the distinct benchmark N-grams it contains; Spark counts documents per
      N-gram, and N-grams in more than `max_docs` documents are ignored as too common;
-  2. every document is cut: each remaining collision's span plus `margin` chars each side is removed,
+  2. every document with a pass-1 hit is cut (the others are written unchanged without going through
+     Python): each remaining collision's span plus `margin` chars each side is removed,
      pieces shorter than `min_piece` chars are dropped, and a document split into more than
      `max_pieces` pieces (or with nothing left) is dropped whole. Books are processed like any page.
 """
@@ -302,18 +304,28 @@ def ngram_hashes(ids: np.ndarray, n: int, word_hashes: np.ndarray) -> tuple[np.n
 
 def find_hits(ids: np.ndarray, matcher: Matcher) -> list[tuple[int, int, int]]:
     """(N, window start, hash) of every window whose N-gram is in the matcher's set, sorted."""
-    hits = []
+    return batch_hits([ids], matcher)[0]
+
+
+def batch_hits(id_arrays: list[np.ndarray], matcher: Matcher) -> list[list[tuple[int, int, int]]]:
+    """`find_hits` of many documents at once: their ids are laid end to end, each followed by a 0 (a word
+    in no benchmark), so no window spans two documents and each N is hashed and looked up once per batch."""
+    hits: list[list[tuple[int, int, int]]] = [[] for _ in id_arrays]
+    if not id_arrays:
+        return hits
+    flat = np.concatenate([np.append(ids, 0) for ids in id_arrays])
+    starts = np.concatenate(([0], np.cumsum([len(ids) + 1 for ids in id_arrays])[:-1]))
     for n, table in sorted(matcher.ngrams.items()):
         if table.size == 0:
             continue
-        hashes, valid = ngram_hashes(ids, n, matcher.word_hashes)
-        starts = np.flatnonzero(valid)
-        if starts.size == 0:
-            continue
-        candidates = hashes[starts]
-        pos = np.minimum(np.searchsorted(table, candidates), table.size - 1)
-        found = table[pos] == candidates
-        hits += [(n, int(s), int(h)) for s, h in zip(starts[found], candidates[found])]
+        hashes, valid = ngram_hashes(flat, n, matcher.word_hashes)
+        windows = np.flatnonzero(valid)
+        candidates = hashes[windows]
+        found = table[np.minimum(np.searchsorted(table, candidates), table.size - 1)] == candidates
+        positions = windows[found]
+        docs = np.searchsorted(starts, positions, side="right") - 1
+        for doc, position, value in zip(docs.tolist(), (positions - starts[docs]).tolist(), candidates[found].tolist()):
+            hits[doc].append((n, position, value))
     return hits
 
 
@@ -492,25 +504,26 @@ def format_report(summary: dict) -> str:
 
 # --- Spark --------------------------------------------------------------------------------
 
-HITS_SCHEMA = pa.schema([("n", pa.int32()), ("hash", pa.int64())])
+HITS_SCHEMA = pa.schema([("doc_id", pa.string()), ("n", pa.int32()), ("hash", pa.int64())])
 
 
 def hit_batches(batches, matcher_bc):
-    """mapInArrow body of pass 1: (doc_id, text) batches -> the distinct (N, hash) of each document."""
+    """mapInArrow body of pass 1: (doc_id, text) batches -> the distinct (doc_id, N, hash) of each document."""
     matcher = matcher_bc.value
     for batch in batches:
-        ns, hashes = [], []
-        for text in batch.column("text").to_pylist():
-            if text:
-                found = sorted({(n, h) for n, _, h in find_hits(matcher.word_ids(text), matcher)})
-                ns += [n for n, _ in found]
-                hashes += [h for _, h in found]
-        signed = np.array(hashes, dtype=np.uint64).view(np.int64)
-        yield pa.RecordBatch.from_arrays([pa.array(ns, pa.int32()), pa.array(signed, pa.int64())], schema=HITS_SCHEMA)
+        texts = batch.column("text").to_pylist()
+        hits = batch_hits([matcher.word_ids(t) if t else np.empty(0, np.int64) for t in texts], matcher)
+        rows = [(doc_id, n, h) for doc_id, found in zip(batch.column("doc_id").to_pylist(), hits)
+                for n, h in sorted({(n, h) for n, _, h in found})]
+        doc_ids, ns, hashes = zip(*rows) if rows else ((), (), ())
+        yield pa.RecordBatch.from_arrays([pa.array(doc_ids, pa.string()), pa.array(ns, pa.int32()),
+                                          pa.array(np.array(hashes, np.uint64).view(np.int64), pa.int64())],
+                                         schema=HITS_SCHEMA)
 
 
 def cut_batches(batches, matcher_bc, policy: CutPolicy, text_column: str):
-    """mapInArrow body of pass 2: every input column, the text cut, and the document's outcome."""
+    """mapInArrow body of pass 2 (documents that had a hit in pass 1): every input column, the text cut,
+    and the document's outcome."""
     matcher = matcher_bc.value
     for batch in batches:
         out_texts, stats = [], []
@@ -528,6 +541,21 @@ def cut_batches(batches, matcher_bc, policy: CutPolicy, text_column: str):
         columns += [pa.array(list(values), kind) for values, (_, kind) in zip(zip(*stats), OUTCOME_COLUMNS)] \
             if stats else [pa.array([], kind) for _, kind in OUTCOME_COLUMNS]
         yield pa.RecordBatch.from_arrays(columns, names=batch.schema.names + [n for n, _ in OUTCOME_COLUMNS])
+
+
+def untouched(frame, text_column: str):
+    """The outcome columns `cut_batches` gives a document without hits, as native Spark expressions."""
+    from pyspark.sql import functions as F
+
+    text = F.col(text_column)
+    missing = text.isNull()
+    outcome = {"decontam_outcome": F.when(missing, "no_text").otherwise("unchanged"),
+               "decontam_chars_in": F.coalesce(F.length(text), F.lit(0)).cast("long"),
+               "decontam_chars_removed": F.lit(0).cast("long"),
+               "decontam_pieces": F.when(missing, 0).otherwise(1).cast("int"),
+               "decontam_pieces_kept": F.when(missing, 0).otherwise(1).cast("int"),
+               "decontam_collisions": F.lit(0).cast("int")}
+    return frame.select("*", *(value.alias(name) for name, value in outcome.items()))
 
 
 def read_training(spark, spec):
@@ -554,12 +582,14 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
 
     # pass 1: documents per benchmark N-gram, per dataset
     all_ngrams = sc.broadcast(benchmarks.matcher)
-    counts = None
+    counts, hit_docs = None, {}
     for name, (frame, text_column) in frames.items():
-        hits = (frame.select(F.col(text_column).alias("text"))
+        hits = (frame.select(F.col("doc_id").cast("string").alias("doc_id"), F.col(text_column).alias("text"))
                 .mapInArrow(lambda b: hit_batches(b, all_ngrams), from_arrow_schema(HITS_SCHEMA))
-                .groupBy("n", "hash").count().withColumn("dataset", F.lit(name)))
-        counts = hits if counts is None else counts.unionByName(hits)
+                .persist(StorageLevel.MEMORY_AND_DISK))
+        hit_docs[name] = hits
+        per_ngram = hits.groupBy("n", "hash").count().withColumn("dataset", F.lit(name))
+        counts = per_ngram if counts is None else counts.unionByName(per_ngram)
     rows = counts.collect()
     ngram_docs = [(r["n"], int(np.int64(r["hash"]).view(np.uint64)), r["dataset"], r["count"]) for r in rows]
     cut_ngrams, bench_report, ngram_totals = contamination(benchmarks.benchmarks, ngram_docs, policy)
@@ -568,9 +598,11 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
 
     # pass 2: cut every document
     to_cut = sc.broadcast(benchmarks.matcher.with_ngrams(cut_ngrams))
-    datasets = {name: cut_dataset(spark, name, frame, text_column, to_cut, policy, output)
+    datasets = {name: cut_dataset(spark, name, frame, text_column, hit_docs[name], to_cut, policy, output)
                 for name, (frame, text_column) in frames.items()}
     to_cut.unpersist()
+    for hits in hit_docs.values():
+        hits.unpersist()
 
     summary = summarize(datasets, bench_report, ngram_totals, policy)
     write_json(spark, f"{output}/summary.json", summary)
@@ -578,16 +610,22 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
     return summary
 
 
-def cut_dataset(spark, name: str, frame, text_column: str, to_cut, policy: CutPolicy, output: str):
+def cut_dataset(spark, name: str, frame, text_column: str, hits, to_cut, policy: CutPolicy, output: str):
     """Pass 2 for one dataset: write documents/, dropped/ and ledger/ (changed and dropped documents);
-    return its counts."""
+    return its counts. Only documents with a pass-1 hit (or no doc_id to tell) go through Python; the
+    rest are unchanged, by native expressions."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     fields = list(to_arrow_schema(frame.schema)) + [pa.field(n, t) for n, t in OUTCOME_COLUMNS]
-    result = frame.mapInArrow(lambda b: cut_batches(b, to_cut, policy, text_column), from_arrow_schema(pa.schema(fields)))
-    result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    keyed = frame.withColumn("_hit_key", F.col("doc_id").cast("string"))
+    hit_keys = hits.select(F.col("doc_id").alias("_hit_key")).distinct()
+    to_check = keyed.join(hit_keys, "_hit_key", "left_semi").unionByName(keyed.where(F.col("_hit_key").isNull()))
+    clean = keyed.where(F.col("_hit_key").isNotNull()).join(hit_keys, "_hit_key", "left_anti").drop("_hit_key")
+    checked = to_check.drop("_hit_key").mapInArrow(lambda b: cut_batches(b, to_cut, policy, text_column),
+                                                   from_arrow_schema(pa.schema(fields)))
+    result = checked.unionByName(untouched(clean, text_column)).persist(StorageLevel.MEMORY_AND_DISK)
     extra = [n for n, _ in OUTCOME_COLUMNS]
     is_dropped = F.col("decontam_outcome").isin(*DROP_OUTCOMES)
     result.filter(~is_dropped).drop(*extra).write.mode("overwrite") \

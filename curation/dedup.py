@@ -175,11 +175,14 @@ def band_keys(signature: np.ndarray, options: DedupOptions) -> tuple[np.ndarray,
 
 
 # ---------------------------------------------------------------- Arrow batch functions (Spark workers)
-SIGNATURE_DDL = "node long, exact_key long, n_features int, features array<long>, buckets array<long>, splits array<long>"
+DOCUMENT_DDL = "dataset string, doc_id string, node long, quality_score double, priority int"
+SIGNATURE_DDL = (f"{DOCUMENT_DDL}, exact_key long, n_features int, features array<long>, buckets array<long>, "
+                 "splits array<long>")
 
 
 def signature_batches(batches, options: DedupOptions):
-    """(node, text) Arrow batches -> exact key, feature set (kept for verification) and LSH band keys."""
+    """(DOCUMENT_DDL columns, text) Arrow batches -> the same columns but text, plus the exact key, the
+    feature set (kept for verification) and the LSH band keys."""
     hasher, seeds = FeatureHasher(options), hash_seeds(options)
     for batch in batches:
         texts = batch.column("text").to_pylist()
@@ -194,7 +197,7 @@ def signature_batches(batches, options: DedupOptions):
             bucket_lists[i] = buckets[row].tolist()
             split_lists[i] = splits[row].tolist()
         yield pa.RecordBatch.from_pydict({
-            "node": batch.column("node"),
+            **{name: batch.column(name) for name in ("dataset", "doc_id", "node", "quality_score", "priority")},
             "exact_key": pa.array(keys, pa.int64()),
             "n_features": pa.array(sizes, pa.int32()),
             "features": pa.array([f.view(np.int64) for f in features], pa.list_(pa.int64())),
@@ -320,14 +323,14 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     docs = frames[0]
     for frame in frames[1:]:
         docs = docs.unionByName(frame)
-    docs = docs.persist()
-    clash = docs.groupBy("node").agg(F.count("*").alias("n"), F.first("dataset").alias("dataset"),
+    # one Python pass over the text; everything after it works on these narrow rows
+    sigs = docs.mapInArrow(lambda b: signature_batches(b, options), SIGNATURE_DDL).persist()
+    clash = sigs.groupBy("node").agg(F.count("*").alias("n"), F.first("dataset").alias("dataset"),
                                      F.first("doc_id").alias("doc_id")).filter("n > 1").limit(3).collect()
     if clash:
         shown = ", ".join(f"{r['dataset']}:{r['doc_id']}" for r in clash)
         raise BadInput(f"doc_id is not unique within its dataset (or collides): {shown}")
 
-    sigs = docs.select("node", "text").mapInArrow(lambda b: signature_batches(b, options), SIGNATURE_DDL).persist()
 
     # exact duplicates collapse onto their smallest node; only those representatives enter LSH
     exact_rep = sigs.filter(F.col("exact_key").isNotNull()).groupBy("exact_key").agg(F.min("node").alias("exact_rep"))
@@ -341,7 +344,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     components = connected_components(verified)
 
     # every document's cluster: the component of its exact representative (itself when alone)
-    labelled = (docs.join(sigs.select("node", "exact_key"), "node")
+    labelled = (sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key")
                 .join(exact_rep, "exact_key", "left")
                 .withColumn("exact_rep", F.coalesce("exact_rep", "node"))
                 .join(components.select(F.col("node").alias("exact_rep"), "component"), "exact_rep", "left")
@@ -367,7 +370,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
 
     per_dataset = {}
     removed_counts = {(r["dataset"], r["cause"]): r["count"] for r in removals.groupBy("dataset", "cause").count().collect()}
-    inputs = {r["dataset"]: r["count"] for r in docs.groupBy("dataset").count().collect()}
+    inputs = {r["dataset"]: r["count"] for r in sigs.groupBy("dataset").count().collect()}
     for name, frame in datasets.items():
         gone = removals.filter(F.col("dataset") == name).select(F.col("doc_id").alias("_removed_doc_id"))
         kept = frame.join(gone, F.col("doc_id").cast("string") == F.col("_removed_doc_id"), "left_anti")
@@ -401,7 +404,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     report = {**summary, "cluster_size_histogram": histogram, "example_pairs": examples}
     write_json(spark, f"{output}/summary.json", summary)
     write_json(spark, f"{output}/report.json", report)
-    for frame in (docs, sigs, keys, clusters, removed):
+    for frame in (sigs, keys, clusters, removed):
         frame.unpersist()
     return summary
 

@@ -20,14 +20,17 @@ from curation.classify import (
     expected_keep_rate,
     filter_documents,
     hash_uniform,
+    hashing_tf_margins,
     keep_probability,
     kept_mean_score,
     lomax_draw,
     pareto_draw_column,
+    score_column,
+    score_documents,
     train_classifier,
 )
 from curation.corpora import parse_corpus_spec
-from curation.features import murmur3_x86_32, spark_tokens
+from curation.features import murmur3_strings, murmur3_x86_32, spark_tokens
 from curation.extract import ExtractOptions, extract_to_parquet
 from curation.spark import ConfigError
 
@@ -147,6 +150,41 @@ def test_training_saves_a_pipeline_and_metrics(spark, trained):
     assert len(webtext["score_grid"]) == 100 and {"0.01", "0.5", "0.99"} <= set(webtext["score_quantiles"])
     assert webtext["mean_score"] > on_disk["sources"]["crawl"]["mean_score"]
     check_model_dir(str(model_dir))  # a saved pipeline passes the pre-Spark check
+
+
+def test_murmur3_of_a_whole_array_equals_the_per_string_hash():
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    alphabet = list("ab é λ中\t") + ["\U0001F600"]
+    words = ["", "a", "ab", "abc", "abcd", "abcde", "i\u0307smet", "x" * 1001] + [
+        "".join(rng.choice(alphabet, rng.integers(0, 40))) for _ in range(2000)]
+    expected = np.array([murmur3_x86_32(w.encode("utf-8")) for w in words], np.int32)
+    assert (murmur3_strings(pa.array(words)) == expected).all()
+    assert (murmur3_strings(pa.array(words).slice(5, 300)) == expected[5:305]).all()  # offset arrays
+
+
+TRICKY_TEXTS = ["Hello  Héllo\t日本語 x\n", "  leading and trailing  \r\n\t", "İSMET ΟΔΟΣ Straße\x0bform\ffeed",
+                "one", "a\u00a0b\u2003c", "tabs\t\t\tand\n\n\nnewlines", "x " * 3000]
+
+
+def test_vectorized_scores_equal_the_pipeline_model(spark, trained, crawl_documents):
+    from pyspark.ml import PipelineModel
+    from pyspark.sql import functions as F
+
+    model = PipelineModel.load(str(trained[0]))
+    docs = spark.read.parquet(str(crawl_documents)).select("doc_id", "text").unionByName(spark.createDataFrame(
+        [(f"tricky-{i}", t) for i, t in enumerate(TRICKY_TEXTS)], "doc_id string, text string"))
+    fast = score_documents(model, docs).select("doc_id", "quality_score")
+    spark_ml = model.transform(docs).select("doc_id", score_column().alias("spark_ml"))
+    worst = fast.join(spark_ml, "doc_id").agg(F.max(F.abs(F.col("quality_score") - F.col("spark_ml"))),
+                                              F.count("*")).first()
+    assert worst[1] == docs.count() and worst[0] < 1e-12
+    regression = model.stages[-1]
+    margins = hashing_tf_margins(TRICKY_TEXTS, regression.coefficients.toArray(), regression.intercept)
+    expected = [regression.intercept + sum(regression.coefficients[murmur3_x86_32(t.encode()) % (1 << 14)]
+                                           for t in spark_tokens(text)) for text in TRICKY_TEXTS]
+    assert margins == pytest.approx(expected, abs=1e-12)
 
 
 def test_filter_is_deterministic_conserving_and_reports(spark, trained, crawl_documents, tmp_path):

@@ -16,6 +16,7 @@ from curation.decontaminate import (
     DecontaminateJob,
     FieldMapping,
     auto_ngram_size,
+    batch_hits,
     build_matcher,
     contamination,
     cut_spans,
@@ -86,6 +87,22 @@ def test_hits_carry_char_offsets_of_the_original_text():
 
 
 # --- cutting ------------------------------------------------------------------------------
+
+
+def test_a_batch_finds_each_documents_own_hits_and_none_across_documents():
+    rng = random.Random(5)
+    item = " ".join(rng.choice(WORDS) for _ in range(20))
+    bench = Benchmark("b", "b.jsonl", FieldMapping(("text",)), [[normalize_words(item)]], {})
+    matcher = build_matcher([bench])
+    words = item.split()
+    texts = [prose(rng, 300) + " " + " ".join(words[:8]),  # the item split across two documents...
+             " ".join(words[8:]) + " " + prose(rng, 300),  # ...must not match
+             prose(rng, 200) + " " + item + " " + prose(rng, 100), "", item]
+    ids = [matcher.word_ids(t) for t in texts]
+    hits = batch_hits(ids, matcher)
+    assert hits == [batch_hits([i], matcher)[0] for i in ids]
+    assert hits[0] == hits[1] == hits[3] == [] and len(hits[2]) == len(hits[4]) == len(words) - 13 + 1
+    assert hits[2][0][1] == len(normalize_words(texts[2])) - len(words) - len(normalize_words(texts[2].split(item)[1]))
 
 
 def test_cut_removes_span_and_margin_drops_short_pieces_and_fragmented_documents():
