@@ -30,14 +30,14 @@ WEIGHTS ?= curation/weights/gpt3.json
 TOKEN_BUDGET ?=
 VOCAB_SIZE ?= 50257
 MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
-# the demo's mixture: Table 2.2's weights with Books1 + Books2 as one sample books corpus, a small BPE
-DEMO_MIXTURE = common_crawl=$(RUN)/decontaminate/crawl/documents:0.60 webtext2=$(RUN)/decontaminate/webtext/documents:0.22 books=$(RUN)/decontaminate/books/documents:0.16 wikipedia=$(RUN)/decontaminate/wikipedia/documents:0.03
 
 .PHONY: help venv check-java sample extract classify dedup decontaminate mixture demo test clean \
 	bench-extract bench-classifier bench-dedup bench-decontam bench-mixture
 
 help:
-	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it"
+	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it (configs/demo.toml)"
+	@echo "make pipeline        every stage from one TOML config, atomic and resumable (CONFIG=$(CONFIG))"
+	@echo "make test-cluster    the pipeline on a local Spark standalone cluster (master + 2 workers) vs local mode"
 	@echo "make test            set up .venv, run the test suite"
 	@echo "make sample          generate the seeded sample (PAGES=$(PAGES) SEED=$(SEED) SAMPLE=$(SAMPLE))"
 	@echo "make extract         WARC -> documents (INPUT=$(INPUT) OUT=$(OUT) EXTRACTOR=$(EXTRACTOR))"
@@ -46,6 +46,9 @@ help:
 	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
 	@echo "make bench-STAGE     STAGE = extract, classifier, dedup, decontam, mixture: Spark vs a plain loop"
+	@echo "make train           train a GPT on a mixture (MANIFEST=$(MANIFEST) PRESET=$(PRESET) TRAIN_OUT=$(TRAIN_OUT) TRAIN_ARGS=...)"
+	@echo "make bench-train     tokens/s of the tiny preset on the CPU (+ GPT-3 Small tokens/s and MFU on CUDA), one JSON line"
+	@echo "make experiment      raw crawl vs filtered crawl vs curated mixture: same GPT, held-out loss table (EXPERIMENT_TOKENS=$(EXPERIMENT_TOKENS))"
 	@echo "make notebooks       execute notebooks/ against a run's outputs (RUN=$(RUN)); copies in $(RUN)/notebooks/"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -86,14 +89,9 @@ mixture: check-java
 		--output $(RUN)/mixture --overwrite
 
 demo: check-java sample
-	$(MAKE) --no-print-directory extract INPUT=$(SAMPLE)/crawl OUT=$(RUN)/extract
-	$(MAKE) --no-print-directory classify ALPHA=auto ALPHA_RULE=reference_keep
-	$(MAKE) --no-print-directory dedup
-	$(MAKE) --no-print-directory decontaminate
-	$(MAKE) --no-print-directory mixture WEIGHTS= TOKEN_BUDGET=5e5 VOCAB_SIZE=8192 MIXTURE_DATASETS='$(DEMO_MIXTURE)'
-	@$(PY) -m curation.report $(RUN)
+	$(SPARK_SUBMIT) jobs/pipeline.py --config configs/demo.toml
 
-test: check-java
+test: check-java $(VENV)/.torch
 	$(PY) -m pytest -q
 
 bench-extract: check-java
@@ -101,6 +99,39 @@ bench-extract: check-java
 
 bench-classifier bench-dedup bench-decontam bench-mixture: check-java
 	$(PY) -m curation.bench $(@:bench-%=%)
+
+# training: PyTorch (the CPU wheel is enough), installed once beside the package
+TORCH ?= torch==2.13.0
+MANIFEST ?= $(RUN)/mixture
+PRESET ?= tiny
+TRAIN_OUT ?= $(RUN)/train
+TRAIN_ARGS ?=
+EXPERIMENT_TOKENS ?= 1e6
+
+.PHONY: train bench-train experiment
+
+$(VENV)/.torch: $(VENV)/.installed
+	$(PY) -m pip install -q '$(TORCH)'
+	@touch $@
+
+train: $(VENV)/.torch
+	$(PY) -m curation.train --manifest $(MANIFEST) --preset $(PRESET) --out $(TRAIN_OUT) $(TRAIN_ARGS)
+
+bench-train: $(VENV)/.torch
+	$(PY) -m curation.train --bench
+
+experiment: check-java $(VENV)/.torch
+	$(PY) -m curation.experiment --run $(RUN) --tokens $(EXPERIMENT_TOKENS) --seed $(SEED)
+
+# the whole pipeline from one config; the test that runs it on a standalone cluster
+CONFIG ?= configs/demo.toml
+
+.PHONY: pipeline test-cluster
+pipeline: check-java
+	$(SPARK_SUBMIT) jobs/pipeline.py --config $(CONFIG)
+
+test-cluster: check-java
+	$(PY) -m pytest -q -m cluster tests/test_cluster.py
 
 .PHONY: notebooks
 notebooks: venv

@@ -27,7 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeadersParserException
 
-from curation.job import EXIT_BAD_INPUT, SparkJob, write_json
+from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, SparkJob, hadoop_fs, write_json
 from curation.sources import check_remote_support, expand_inputs, open_input
 from curation.spark import ConfigError
 
@@ -396,6 +396,8 @@ LEDGER_DDL = (
     "error_detail string, bytes long, seconds double"
 )
 ARROW_BATCH_ROWS = 1024
+COMMIT_EVERY = 1000  # input files per commit: an interrupted run redoes at most the chunk in flight
+CHUNK_FILE = re.compile(r"^chunk-(\d+)-")
 
 
 class LedgerParam:
@@ -450,6 +452,7 @@ class ExtractJob(SparkJob):
 
     name = "extract"
     description = "WARC/ARC/WET files -> Parquet documents + a per-file ledger of record outcomes."
+    published_statuses = (EXIT_OK, EXIT_BAD_INPUT)  # too many bad input files: the output is still complete
 
     def add_arguments(self, parser):
         parser.add_argument("--input", nargs="+", action="extend", required=True, metavar="SRC",
@@ -463,11 +466,15 @@ class ExtractJob(SparkJob):
         parser.add_argument("--time-limit", type=float, default=ExtractOptions.time_limit_s,
                             help="seconds per document before it counts as a timeout")
         parser.add_argument("--files-per-task", type=int, default=1)
+        parser.add_argument("--commit-every", type=int, default=COMMIT_EVERY, metavar="FILES",
+                            help="input files per commit (documents and ledger rows written together)")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue an interrupted run: keep the files its ledger holds, extract the others")
         parser.add_argument("--max-bad-files", type=int, default=None,
                             help="exit with status 3 when more input files than this are truncated or unreadable")
 
     def validate(self, args):
-        for name in ("max_html_bytes", "max_html_depth", "files_per_task"):
+        for name in ("max_html_bytes", "max_html_depth", "files_per_task", "commit_every"):
             if getattr(args, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if args.time_limit < 0:
@@ -477,7 +484,12 @@ class ExtractJob(SparkJob):
 
     def run(self, spark, args):
         options = ExtractOptions(args.extractor, args.max_html_bytes, args.max_html_depth, args.time_limit)
-        summary = extract_to_parquet(spark, args.paths, args.output, options, args.files_per_task)
+        try:
+            summary = extract_to_parquet(spark, args.paths, args.output, options, args.files_per_task,
+                                         args.commit_every, args.resume)
+        except ConfigError as err:  # --resume over an output made from other inputs
+            print(f"extract: error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         print(format_summary(summary, args.output))
         bad = len(summary["bad_files"])
         if not summary["conserved"]:
@@ -494,25 +506,98 @@ def file_tasks(spark, paths: list[str], files_per_task: int = 1):
     return spark.createDataFrame(spark.sparkContext.parallelize([(p,) for p in paths], slices), "warc_path string")
 
 
-def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOptions, files_per_task: int = 1) -> dict:
+def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOptions, files_per_task: int = 1,
+                       commit_every: int = COMMIT_EVERY, resume: bool = False) -> dict:
     """Run extraction over `paths`; write documents/, ledger/ and summary.json under `output`.
 
-    One pass: documents stream out of Python workers as Arrow batches into the Parquet writer,
-    and each file's ledger row comes back through an idempotent accumulator.
+    Files are committed `commit_every` at a time. With `resume`, the files that `output`'s ledger
+    already holds are kept and only the others are extracted: an interrupted run loses at most
+    the chunk it was writing. Raises ConfigError when that ledger names files not in `paths`.
     """
-    ledgers = spark.sparkContext.accumulator({}, LedgerParam())
-    files = file_tasks(spark, paths, files_per_task)
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema = from_arrow_schema(DOCUMENT_SCHEMA)
-    docs = files.mapInArrow(lambda batches: extract_batches(batches, options, ledgers), schema)
-    # dictionary-encoding page texts costs CPU and saves nothing: they are nearly all distinct
-    docs.write.mode("overwrite").option("parquet.enable.dictionary#text", "false").parquet(f"{output}/documents")
-    ledger_rows = [ledgers.value[path] for path in paths]
-    spark.createDataFrame(ledger_rows, LEDGER_DDL).coalesce(1).write.mode("overwrite").parquet(f"{output}/ledger")
+    fs, root = hadoop_fs(spark, output)
+    done = committed_ledger_rows(spark, output) if resume else {}
+    if not resume:
+        for part in ("documents", "ledger", "_chunks"):
+            fs.delete(root.suffix(f"/{part}"), True)
+    foreign = sorted(set(done) - set(paths))
+    if foreign:
+        raise ConfigError(f"--resume: {output} holds {len(foreign)} file(s) that are not among the inputs, "
+                          f"e.g. {foreign[0]} (start again without --resume)")
+    todo = [p for p in paths if p not in done]
+    first = max((row["chunk"] for row in done.values()), default=-1) + 1
+    for number, start in enumerate(range(0, len(todo), commit_every), first):
+        done.update(extract_chunk(spark, todo[start:start + commit_every], output, number, options, files_per_task))
+    fs.delete(root.suffix("/_chunks"), True)
+    ledger_rows = [{k: v for k, v in done[path].items() if k != "chunk"} for path in paths]
     summary = {**summarize_ledger(ledger_rows), "extractor": options.extractor, "inputs": len(paths)}
     write_json(spark, f"{output}/summary.json", summary)
     return summary
+
+
+def extract_chunk(spark, paths: list[str], output: str, number: int, options: ExtractOptions,
+                  files_per_task: int) -> dict:
+    """Extract `paths` and commit them to `output` as chunk `number`; their ledger rows by path.
+
+    One pass: documents stream out of Python workers as Arrow batches into the Parquet writer,
+    and each file's ledger row comes back through an idempotent accumulator. Both are written
+    under `_chunks/NUMBER/`, then moved in: the documents first, then the one ledger file, whose
+    arrival commits the chunk.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    staging = f"{output}/_chunks/{number:06d}"
+    ledgers = spark.sparkContext.accumulator({}, LedgerParam())
+    files = file_tasks(spark, paths, files_per_task)
+    docs = files.mapInArrow(lambda batches: extract_batches(batches, options, ledgers), from_arrow_schema(DOCUMENT_SCHEMA))
+    # dictionary-encoding page texts costs CPU and saves nothing: they are nearly all distinct
+    docs.write.mode("overwrite").option("parquet.enable.dictionary#text", "false").parquet(f"{staging}/documents")
+    rows = [ledgers.value[path] for path in paths]
+    spark.createDataFrame(rows, LEDGER_DDL).coalesce(1).write.mode("overwrite").parquet(f"{staging}/ledger")
+    prefix = f"chunk-{number:06d}-"
+    move_files(spark, f"{staging}/documents", f"{output}/documents", prefix)
+    move_files(spark, f"{staging}/ledger", f"{output}/ledger", prefix)
+    return {row["warc_path"]: {**row, "chunk": number} for row in rows}
+
+
+def move_files(spark, source: str, target: str, prefix: str) -> None:
+    """Move the data files of directory `source` into `target`, their names prefixed."""
+    fs, source_path = hadoop_fs(spark, source)
+    _, target_path = hadoop_fs(spark, target)
+    fs.mkdirs(target_path)
+    for status in fs.listStatus(source_path):
+        name = status.getPath().getName()
+        if name.startswith(("_", ".")):
+            continue
+        destination = target_path.suffix(f"/{prefix}{name}")
+        if not fs.rename(status.getPath(), destination):
+            raise OSError(f"could not move {status.getPath()} to {destination}")
+
+
+def committed_ledger_rows(spark, output: str) -> dict:
+    """Ledger rows (with their chunk number) of the chunks `output` holds, by path; removes what
+    an interrupted run left uncommitted: staged chunks, and documents of chunks without a ledger file."""
+    from pyspark.sql import functions as F
+
+    fs, root = hadoop_fs(spark, output)
+    fs.delete(root.suffix("/_chunks"), True)
+
+    def chunk_files(part: str) -> list:
+        folder = root.suffix(f"/{part}")
+        found = fs.listStatus(folder) if fs.exists(folder) else []
+        return [(int(m.group(1)), st.getPath()) for st in found if (m := CHUNK_FILE.match(st.getPath().getName()))]
+
+    committed = {number for number, _ in chunk_files("ledger")}
+    for number, path in chunk_files("documents"):
+        if number not in committed:
+            fs.delete(path, False)
+    if not committed:
+        return {}
+    rows = {}
+    for row in spark.read.parquet(f"{output}/ledger").withColumn("_file", F.col("_metadata.file_name")).collect():
+        values = row.asDict()
+        values["chunk"] = int(CHUNK_FILE.match(values.pop("_file")).group(1))
+        rows[values["warc_path"]] = values
+    return rows
 
 
 def format_summary(summary: dict, output: str) -> str:
