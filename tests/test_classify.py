@@ -234,6 +234,17 @@ def test_filter_job_alpha_auto_end_to_end(spark, trained, crawl_documents, tmp_p
     assert alpha == calibrate_alpha(grid, 0.8) and details["reference_expected_keep"] == pytest.approx(0.8, abs=1e-3)
 
 
+def test_an_outcome_without_documents_is_still_a_readable_dataset(spark, trained, tmp_path):
+    blanks = spark.createDataFrame([("blank-1", "  "), ("blank-2", None)], "doc_id string, text string")
+    summary = filter_documents(spark, str(trained[0]), blanks, str(tmp_path / "out"), alpha=9.0, seed=0,
+                               log=lambda _: None)
+    assert summary["kept"] == 0 and summary["rejected_by_reason"]["no_tokens"] == 2 and summary["conserved"]
+    kept = spark.read.parquet(str(tmp_path / "out" / "kept"))
+    assert kept.count() == 0 and set(kept.columns) == {"doc_id", "text", "quality_score"}
+    rejects = spark.read.parquet(str(tmp_path / "out" / "rejects"))
+    assert sorted(r.reason for r in rejects.collect()) == ["no_tokens", "no_tokens"]
+
+
 # --- bad input -----------------------------------------------------------------------------------------------
 
 
