@@ -740,7 +740,8 @@ def bench(argv: list[str] | None = None) -> dict:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-classify-"))
     generate_sample(workdir / "sample", pages=args.pages, seed=args.seed)
-    spark = get_spark("bench-classify", master=f"local[{args.cores}]", conf={"spark.ui.showConsoleProgress": "false"})
+    spark = get_spark("bench-classify", master=f"local[{args.cores}]",
+                      conf={"spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"})  # as `make` jobs
     crawl = sorted(str(p) for p in (workdir / "sample" / "crawl").glob("*.warc.gz"))
     extract_to_parquet(spark, crawl, str(workdir / "crawl"), ExtractOptions(extractor="resiliparse"))
     negatives = [CorpusSpec("sample_crawl", str(workdir / "crawl" / "documents"))]

@@ -59,6 +59,8 @@ def get_spark(app_name: str, master: str | None = None, conf: dict | None = None
         builder = builder.master("local[*]")
     defaults = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Arrow batches to Python workers by bytes too, not only 10,000 rows: whole books are megabytes each
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true",
     }
