@@ -71,7 +71,6 @@ def get_spark(app_name: str, master: str | None = None, conf: dict | None = None
     return spark
 
 
-
 def main() -> int:
     """`python -m curation.spark`: check for Java before anything starts Spark."""
     try:
