@@ -88,8 +88,11 @@ mixture: check-java
 		$(if $(TOKEN_BUDGET),--token-budget $(TOKEN_BUDGET)) --vocab-size $(VOCAB_SIZE) --seed $(SEED) \
 		--output $(RUN)/mixture --overwrite
 
-demo: check-java sample
+demo: check-java sample $(VENV)/.torch
 	$(SPARK_SUBMIT) jobs/pipeline.py --config configs/demo.toml
+	@# the end of the flow: the bundled trainer reads the manifest (a few seconds with the nano preset)
+	rm -rf $(RUN)/train
+	$(PY) -m curation.train --manifest $(RUN)/mixture --preset nano --tokens 3e4 --out $(RUN)/train
 
 test: check-java $(VENV)/.torch
 	$(PY) -m pytest -q
