@@ -19,18 +19,17 @@ Two passes over the training data, no per-N-gram state on the driver beyond the 
 
 from __future__ import annotations
 
-import argparse
+import csv
 import gzip
+import io
 import json
 import os
 import re
 import string
 import sys
-import tempfile
-import time
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,13 +37,13 @@ import numpy as np
 import pyarrow as pa
 
 from curation.features import hash64
-from curation.job import SparkJob, write_json, write_text
+from curation.job import SparkJob, check_input, published_path, write_json, write_text
 from curation.spark import ConfigError
 
 DEFAULT_N = 13
 AUTO_N_RANGE = (8, 13)  # GPT-3: the 5th percentile of example length, at least 8, at most 13
 NGRAM_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant of the polynomial N-gram hash
-BENCHMARK_SUFFIXES = (".jsonl", ".jsonl.gz")
+BENCHMARK_SUFFIXES = tuple(f".{kind}{gz}" for kind in ("jsonl", "json", "csv", "tsv") for gz in ("", ".gz"))
 OUTCOMES = ("unchanged", "changed", "dropped_too_many_pieces", "dropped_nothing_left", "no_text")
 DROP_OUTCOMES = ("dropped_too_many_pieces", "dropped_nothing_left")
 OUTCOME_COLUMNS = [("decontam_outcome", pa.string()), ("decontam_chars_in", pa.int64()),
@@ -92,84 +91,291 @@ def words_with_offsets(text: str) -> tuple[list[str], list[int], list[int]]:
 # --- benchmarks ---------------------------------------------------------------------------
 
 
+FieldPath = tuple[str, ...]  # keys from a record down to a value; a list on the way stands for each of its items
+
+
+def _parse_paths(text: str, separator: str = "|") -> tuple[FieldPath, ...]:
+    paths = tuple(tuple(key.strip() for key in alternative.split(".")) for alternative in text.split(separator))
+    if not all(all(path) for path in paths):
+        raise ValueError(f"empty field name in {text!r}")
+    return paths
+
+
+def _format_paths(paths: tuple[FieldPath, ...], separator: str = "|") -> str:
+    return separator.join(".".join(path) for path in paths)
+
+
+def _values(value, path: FieldPath) -> list[str]:
+    """The non-empty scalar values at `path` (every item of a list on the way), as text."""
+    if isinstance(value, list):
+        return [text for item in value for text in _values(item, path)]
+    if not path:
+        return [] if value is None or value == "" or isinstance(value, dict) else [str(value)]
+    return _values(value[path[0]], path[1:]) if isinstance(value, dict) and path[0] in value else []
+
+
+def _exists(value, path: FieldPath) -> bool:
+    """Whether a record has the fields of `path` (in some item of each list on the way)."""
+    if isinstance(value, list):
+        return not value or any(_exists(item, path) for item in value)
+    if not path:
+        return True
+    return isinstance(value, dict) and path[0] in value and _exists(value[path[0]], path[1:])
+
+
 @dataclass(frozen=True)
-class FieldMapping:
-    """Which fields a model sees: prompt fields, then completion fields (a list field gives alternatives)."""
+class Term:
+    """One part of an example's text: the values at any of `paths` (each value an alternative), with `blank`
+    replaced by each value at `fill` where there is one (Winogrande's `_`, ReCoRD's `@placeholder`).
+    An `optional` term may have no value (SQuAD 2.0's unanswerable questions, test sets without answers)."""
 
-    prompt: tuple[str, ...]
-    completion: tuple[str, ...] = ()
+    paths: tuple[FieldPath, ...]
+    blank: str = ""
+    fill: tuple[FieldPath, ...] = ()
+    optional: bool = False
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return self.prompt + self.completion
+    @staticmethod
+    def parse(spec: str) -> Term:
+        """`PATH[|PATH...][[BLANK=PATH[|PATH...]]][?]`, a PATH being `field[.field...]`."""
+        match = re.fullmatch(r"([^\[\]?]+)(?:\[([^=\[\]]+)=([^\[\]?]+)\])?(\?)?", spec.strip())
+        if not match:
+            raise ValueError(f"bad field {spec!r}")
+        paths, blank, fill, optional = match.groups()
+        return Term(_parse_paths(paths), blank or "", _parse_paths(fill) if fill else (), bool(optional))
+
+    def values(self, scope: dict) -> list[str]:
+        values = [v for path in self.paths for v in _values(scope, path)]
+        fills = [v for path in self.fill for v in _values(scope, path)]
+        if fills:
+            values = [v.replace(self.blank, f) for v in values for f in fills]
+        return list(dict.fromkeys(values))
 
     def __str__(self) -> str:
-        return ",".join(self.prompt) + (":" + ",".join(self.completion) if self.completion else "")
+        text = _format_paths(self.paths) + (f"[{self.blank}={_format_paths(self.fill)}]" if self.blank else "")
+        return text + ("?" if self.optional else "")
 
 
-# Known layouts, tried in order: the first whose fields a file has is used.
-DEFAULT_MAPPINGS = (
-    FieldMapping(("context_options",), ("continuation",)),  # winogrande, winograd_wsc
-    FieldMapping(("query",), ("choices",)),  # piqa, copa, arc, openbook_qa, commonsense_qa, siqa
-    FieldMapping(("context",), ("chain_of_thought", "answer")),  # gsm8k
-    FieldMapping(("context",), ("continuation",)),  # lambada, jeopardy
-    FieldMapping(("context",), ("answer",)),  # triviaqa
-    FieldMapping(("question",), ("answer",)),
-    FieldMapping(("text",)),
-)
-# Fields a model does not see as text: labels, alternative gold answers, metadata.
-METADATA_FIELDS = frozenset({"gold", "label", "labels", "aliases", "category", "id", "idx", "source", "split"})
+@dataclass(frozen=True)
+class FieldMapping:
+    """What a model sees of a benchmark record. Its examples are the record itself, or each item of the
+    `each` list (lists on the way included; several `each` lists are zipped: RACE's questions and options).
+    An example's texts are its prompt terms followed by its completion terms; a term with several values
+    (choices, endings, gold answers) gives one text per value. `ignore`: the fields a known layout has
+    that a model does not see (labels, ids, metadata), so that a record with any other field is not it.
+    Terms may be given as their text: FieldMapping(("query",), ("choices",))."""
+
+    prompt: tuple[Term, ...]
+    completion: tuple[Term, ...] = ()
+    each: tuple[FieldPath, ...] = ()
+    ignore: frozenset[str] = frozenset()
+
+    def __post_init__(self):
+        for name in ("prompt", "completion"):
+            terms = tuple(t if isinstance(t, Term) else Term.parse(t) for t in getattr(self, name))
+            object.__setattr__(self, name, terms)
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return self.prompt + self.completion
+
+    def read_fields(self) -> set[str]:
+        """The top-level record fields the mapping reads."""
+        return {path[0] for path in self.each + tuple(p for t in self.terms for p in t.paths + t.fill)}
+
+    def missing(self, record: dict) -> list[str]:
+        """The `each` lists and required terms `record` lacks (a term needs one of its paths)."""
+        return ([_format_paths((p,)) for p in self.each if not _exists(record, p)]
+                + [str(t) for t in self.terms if not t.optional and not any(_exists(record, p) for p in t.paths)])
+
+    def examples(self, record: dict) -> list[dict]:
+        """The record once per example, with each `each` list replaced by the example's item."""
+        if not self.each:
+            return [record]
+        if len(self.each) == 1:
+            return list(_each_item(record, self.each[0]))
+        lists = [_get(record, path) for path in self.each]
+        if not all(isinstance(items, list) for items in lists):
+            return []
+        examples = []
+        for items in zip(*lists, strict=False):  # lists of unequal length: as many examples as the shortest
+            example = record
+            for path, item in zip(self.each, items, strict=True):
+                example = _replaced(example, path, item)
+            examples.append(example)
+        return examples
+
+    def __str__(self) -> str:
+        text = ",".join(map(str, self.prompt)) + (":" + ",".join(map(str, self.completion)) if self.completion else "")
+        return f"{_format_paths(self.each, '+')}>{text}" if self.each else text
+
+
+def _each_item(value, path: FieldPath):
+    """`value` once per item of the list at `path`, and per item of every list on the way."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _each_item(item, path)
+    elif not path:
+        yield value
+    elif isinstance(value, dict) and path[0] in value:
+        for item in _each_item(value[path[0]], path[1:]):
+            yield {**value, path[0]: item}
+
+
+def _get(value, path: FieldPath):
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _replaced(record: dict, path: FieldPath, item) -> dict:
+    head, *rest = path
+    return {**record, head: _replaced(record[head], tuple(rest), item) if rest else item}
 
 
 def parse_field_mapping(spec: str) -> FieldMapping:
-    """`PROMPT[,PROMPT...][:COMPLETION[,COMPLETION...]]` -> FieldMapping."""
-    prompt, _, completion = spec.partition(":")
-    mapping = FieldMapping(tuple(f for f in prompt.split(",") if f), tuple(f for f in completion.split(",") if f))
-    if not mapping.prompt:
-        raise ConfigError(f"bad field mapping {spec!r}: expected PROMPT[,PROMPT...][:COMPLETION[,...]]")
+    """`[EACH[+EACH...]>]PROMPT[,PROMPT...][:COMPLETION[,COMPLETION...]]` -> FieldMapping (see Term)."""
+    each, sep, terms = spec.partition(">")
+    if not sep:
+        each, terms = "", spec
+    prompt, _, completion = terms.partition(":")
+    try:
+        mapping = FieldMapping(tuple(t for t in prompt.split(",") if t.strip()),
+                               tuple(t for t in completion.split(",") if t.strip()),
+                               _parse_paths(each, "+") if each else ())
+    except ValueError:
+        mapping = None
+    if mapping is None or not mapping.prompt:
+        raise ConfigError(f"bad field mapping {spec!r}: expected [EACH>]PROMPT[,PROMPT...][:COMPLETION[,...]], "
+                          f"a field being PATH[|PATH...][[BLANK=PATH[|PATH...]]][?] (see README)")
     return mapping
 
 
-def choose_mapping(path: str, fields: set[str], explicit: FieldMapping | None) -> FieldMapping:
-    """The mapping for a file whose records have `fields`; ConfigError naming the file and its fields."""
-    have = ", ".join(sorted(fields)) or "none"
+def _layout(spec: str, ignore: str = "") -> FieldMapping:
+    return replace(parse_field_mapping(spec), ignore=frozenset(ignore.split()))
+
+
+# Known layouts, tried in order: the first that reads fields a file's first record has, and whose other
+# fields it ignores, is used. First the llm-foundry files', then GPT-3's benchmarks as distributed (the
+# official release, then the Hugging Face export): what GPT-3's prompts show a model of each (App. G):
+# passage, question and answer, or context and each choice; never labels, ids or answer letters.
+DEFAULT_MAPPINGS = (
+    _layout("context_options:continuation"),  # winogrande, winograd_wsc
+    _layout("query:choices"),  # piqa, copa, arc, openbook_qa, commonsense_qa, siqa
+    _layout("context:chain_of_thought,answer"),  # gsm8k
+    _layout("context:continuation"),  # lambada, jeopardy
+    _layout("context:answer"),  # triviaqa
+    _layout("question:answer"),  # Natural Questions open (nq_open)
+    _layout("text", "domain target span1_index span2_index span1_text span2_text"),  # LAMBADA; SuperGLUE WSC
+    _layout("activity_label,ctx:endings", "ind ctx_a ctx_b split_type source_id"),  # HellaSwag
+    _layout("article,question:options", "example_id answer"),  # RACE (Hugging Face)
+    _layout("questions+options>article,questions:options", "answers"),  # RACE (one article a record)
+    _layout("passage,question", "title answer"),  # BoolQ
+    _layout("premise,hypothesis", "uid reason"),  # CB, RTE, ANLI (Hugging Face)
+    _layout("context,hypothesis", "uid reason model_label emturk genre tag"),  # ANLI
+    _layout("premise:choice1|choice2", "question mirrored"),  # COPA
+    _layout("passage.questions>passage.text,passage.questions.question:passage.questions.answers.text",
+            "version"),  # MultiRC
+    _layout("paragraph,question:answer"),  # MultiRC (Hugging Face: one answer a record)
+    _layout("qas>passage.text,qas.query[@placeholder=qas.answers.text]"),  # ReCoRD
+    _layout("passage,query[@placeholder=answers]", "entities entity_spans"),  # ReCoRD (Hugging Face)
+    _layout("sentence1,sentence2", "word start1 start2 end1 end2"),  # WiC
+    _layout("paragraphs.qas>paragraphs.context,paragraphs.qas.question:paragraphs.qas.answers.text?",
+            "title background section_title"),  # SQuAD 1.1/2.0, QuAC (one article a record)
+    _layout("context,question:answers.text?", "title"),  # SQuAD 1.1/2.0 (Hugging Face)
+    _layout("questions+answers.texts>context,questions:answers.texts?",
+            "dialogue_id wikipedia_page_title background section_title turn_ids followups yesnos "
+            "orig_answers"),  # QuAC (Hugging Face)
+    _layout("questions+answers>story,questions.input_text:answers.input_text",
+            "filename name additional_answers"),  # CoQA
+    _layout("questions+answers.input_text>story,questions:answers.input_text"),  # CoQA (Hugging Face)
+    _layout("qa_pairs>passage,qa_pairs.question:qa_pairs.answer.spans|qa_pairs.answer.number?",
+            "wiki_url"),  # DROP
+    _layout("passage,question:answers_spans.spans?", "section_id query_id"),  # DROP (Hugging Face)
+    _layout("InputSentence1,InputSentence2,InputSentence3,InputSentence4:"
+            "RandomFifthSentenceQuiz1|RandomFifthSentenceQuiz2", "InputStoryid AnswerRightEnding"),  # StoryCloze
+    _layout("input_sentence_1,input_sentence_2,input_sentence_3,input_sentence_4:sentence_quiz1|sentence_quiz2",
+            "story_id answer_right_ending"),  # StoryCloze (Hugging Face)
+    _layout("utterance", "url targetValue"),  # WebQuestions (answers are Freebase S-expressions)
+    _layout("question:answers", "url"),  # WebQuestions (Hugging Face)
+    _layout("question_text", "document_text document_url example_id long_answer_candidates annotations"),  # NQ
+    _layout("Question:Answer.Value?", "QuestionId QuestionSource EntityPages SearchResults "
+            "QuestionPartOfVerifiedEval QuestionVerifiedEvalAttempt"),  # TriviaQA
+    _layout("question:answer.value?", "question_id question_source entity_pages search_results"),  # TriviaQA (HF)
+    _layout("goal:sol1|sol2"),  # PIQA
+    _layout("sentence[_=option1|option2]", "qID answer"),  # Winogrande
+    _layout("question.stem:question.choices.text",
+            "answerKey fact1 humanScore clarity turkIdAnonymized"),  # ARC, OpenBookQA
+    _layout("question:choices.text", "answerKey"),  # ARC (Hugging Face)
+    _layout("question_stem:choices.text", "answerKey fact1 humanScore clarity turkIdAnonymized"),  # OpenBookQA (HF)
+)
+# Fields a model does not see as text in any layout: labels, alternative gold answers, metadata.
+METADATA_FIELDS = frozenset({"gold", "label", "labels", "aliases", "category", "id", "idx", "source", "split"})
+
+
+def choose_mapping(path: str, record: dict, explicit: FieldMapping | None) -> FieldMapping:
+    """The mapping for a file whose first record is `record`; ConfigError naming the file and its fields."""
+    have = ", ".join(sorted(record)) or "none"
     if explicit is not None:
-        missing = [f for f in explicit.fields if f not in fields]
+        missing = explicit.missing(record)
         if missing:
             raise ConfigError(f"benchmark {path}: mapped fields {', '.join(missing)} not found (it has: {have})")
         return explicit
+    unknown_to_first = None
     for mapping in DEFAULT_MAPPINGS:
-        if set(mapping.fields) <= fields:
-            unknown = sorted(fields - set(mapping.fields) - METADATA_FIELDS)
-            if not unknown:
-                return mapping
-            raise ConfigError(f"benchmark {path}: unknown fields {', '.join(unknown)} (it has: {have}); "
-                              f"map them with --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,...")
+        if mapping.missing(record):
+            continue
+        unknown = sorted(set(record) - mapping.read_fields() - mapping.ignore - METADATA_FIELDS)
+        if not unknown:
+            return mapping
+        unknown_to_first = unknown_to_first or unknown
+    if unknown_to_first:
+        raise ConfigError(f"benchmark {path}: unknown fields {', '.join(unknown_to_first)} (it has: {have}); "
+                          f"map them with --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,...")
     raise ConfigError(f"benchmark {path}: no known field layout (it has: {have}); "
                       f"pass --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,...")
 
 
-def _alternatives(record: dict, fields: tuple[str, ...]) -> list[str]:
-    texts = [""]
-    for name in fields:
-        value = record[name]
-        options = [str(v) for v in value if v is not None] if isinstance(value, list) else [str(value)]
-        texts = [f"{t} {o}" if t else o for t in texts for o in options]
-    return texts
+def example_parts(example: dict, mapping: FieldMapping) -> list[tuple[str, ...]] | None:
+    """Every text a model sees for one example, as its parts (one value per term); None when a required
+    term has no value."""
+    parts: list[tuple[str, ...]] = [()]
+    for term in mapping.terms:
+        values = term.values(example)
+        if values:
+            parts = [p + (v,) for p in parts for v in values]
+        elif not term.optional:
+            return None
+    return parts
 
 
-def example_texts(record: dict, mapping: FieldMapping) -> list[str]:
+def example_texts(example: dict, mapping: FieldMapping) -> list[str]:
     """Every text a model sees for one example: each prompt alternative followed by each completion."""
-    prompts = _alternatives(record, mapping.prompt)
-    completions = _alternatives(record, mapping.completion) if mapping.completion else [""]
-    return sorted({f"{p} {c}".strip() for p in prompts for c in completions})
+    return sorted({" ".join(parts).strip() for parts in example_parts(example, mapping) or []})
 
 
 def benchmark_name(path: str) -> str:
     name = os.path.basename(path)
-    for suffix in BENCHMARK_SUFFIXES[::-1]:
-        name = name.removesuffix(suffix)
+    for suffix in sorted(BENCHMARK_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
     return name
+
+
+SPLIT_WORDS = {"test": "test", "dev": "dev", "val": "validation", "valid": "validation",
+               "validation": "validation", "train": "train"}
+
+
+def split_of(name: str, records: list[dict]) -> str:
+    """A test set's split (Table C.1's column): what its records say (HellaSwag's `split`), else the last
+    split word of its file name (`cloze_test_val__spring2016` is StoryCloze's validation set), else unknown."""
+    said = {SPLIT_WORDS.get(r["split"].strip().lower(), r["split"].strip()) for r in records
+            if isinstance(r.get("split"), str) and r["split"].strip()}
+    if said:
+        return "+".join(sorted(said))
+    words = [SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", name.lower()) if w in SPLIT_WORDS]
+    return words[-1] if words else "unknown"
 
 
 @dataclass
@@ -182,6 +388,7 @@ class Benchmark:
     examples: list[list[list[str]]]
     skipped: dict[str, int]
     n: int = DEFAULT_N
+    split: str = "unknown"
     example_hashes: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
@@ -193,39 +400,90 @@ def _open_lines(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-def read_benchmark(path: str, explicit: FieldMapping | None = None) -> Benchmark:
-    """Examples of one JSONL test set; undecodable, unparsable or incomplete lines are counted skips."""
-    skipped: Counter = Counter()
-    records = []
+def _stripped_keys(record: dict) -> dict:
+    """json object_hook: keys without stray whitespace (a common RACE release has ` article`)."""
+    return record if all(k == k.strip() for k in record) else {k.strip(): v for k, v in record.items()}
+
+
+def _json_records(document) -> list:
+    """A JSON file's records: its list, its `data` list (SQuAD, CoQA, QuAC, TriviaQA), its values when all
+    are objects (DROP: passages by id), or the document itself."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        for key in ("data", "Data"):
+            if isinstance(document.get(key), list):
+                return document[key]
+        if document and all(isinstance(v, dict) for v in document.values()):
+            return list(document.values())
+    return [document]
+
+
+def read_records(path: str, skipped: Counter) -> list[dict]:
+    """The records of a test set file: JSON Lines (one a line), JSON (see _json_records) or CSV/TSV with a
+    header (StoryCloze), optionally gzipped; undecodable, unparsable or non-object records are counted."""
+    kind = path.removesuffix(".gz").rpartition(".")[2]
     with _open_lines(path) as lines:
-        for raw in lines:
+        if kind == "jsonl":
+            raw_records = []
+            for raw in lines:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    skipped["non_utf8"] += 1
+                    continue
+                if not line.strip():
+                    skipped["blank"] += 1
+                    continue
+                try:
+                    raw_records.append(json.loads(line, object_hook=_stripped_keys))
+                except json.JSONDecodeError:
+                    skipped["bad_json"] += 1
+        else:
             try:
-                line = raw.decode("utf-8")
+                text = lines.read().decode("utf-8-sig")
             except UnicodeDecodeError:
                 skipped["non_utf8"] += 1
-                continue
-            if not line.strip():
-                skipped["blank"] += 1
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                skipped["bad_json"] += 1
-                continue
-            if not isinstance(record, dict):
-                skipped["bad_json"] += 1
-                continue
-            records.append(record)
-    mapping = explicit
-    if records:
-        mapping = choose_mapping(path, set(records[0]), explicit)
-    examples = []
+                return []
+            if kind == "json":
+                try:
+                    raw_records = _json_records(json.loads(text, object_hook=_stripped_keys))
+                except json.JSONDecodeError:
+                    skipped["bad_json"] += 1
+                    return []
+            else:
+                rows = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
+                raw_records = [{k.strip(): v for k, v in row.items()} if None not in row else None for row in rows]
+    records = [r for r in raw_records if isinstance(r, dict)]
+    if len(records) < len(raw_records):
+        skipped["bad_csv" if kind in ("csv", "tsv") else "bad_json"] += len(raw_records) - len(records)
+    return records
+
+
+def read_benchmark(path: str, explicit: FieldMapping | None = None) -> Benchmark:
+    """Examples of one test set file; undecodable, unparsable or incomplete records are counted skips."""
+    skipped: Counter = Counter()
+    records = read_records(path, skipped)
+    mapping = choose_mapping(path, records[0], explicit) if records else explicit or FieldMapping(())
+    examples, words_of = [], {}
     for record in records:
-        if any(record.get(f) in (None, "", []) for f in mapping.fields):
+        found = mapping.examples(record)
+        if not found:
             skipped["missing_fields"] += 1
-            continue
-        examples.append([normalize_words(text) for text in example_texts(record, mapping)])
-    return Benchmark(benchmark_name(path), path, mapping or FieldMapping(()), examples, dict(sorted(skipped.items())))
+        for example in found:
+            alternatives = example_parts(example, mapping)
+            if alternatives is None:
+                skipped["missing_fields"] += 1
+                continue
+            texts = set()
+            for parts in alternatives:
+                for part in parts:
+                    if part not in words_of:
+                        words_of[part] = tuple(normalize_words(part))
+                texts.add(tuple(w for part in parts for w in words_of[part]))
+            examples.append([list(words) for words in sorted(texts)])
+    return Benchmark(benchmark_name(path), path, mapping, examples, dict(sorted(skipped.items())),
+                     split=split_of(benchmark_name(path), records))
 
 
 def auto_ngram_size(benchmark: Benchmark) -> int:
@@ -356,15 +614,18 @@ class BenchmarkSet:
 
 def load_benchmarks(directory: str, ngram_size: int | str = DEFAULT_N, ngram_overrides: dict | None = None,
                     field_overrides: dict | None = None) -> BenchmarkSet:
-    """Every `*.jsonl[.gz]` test set under `directory`, with per-set N and field mapping; ConfigError on
-    a missing directory, an unknown layout, an override naming no file, or no examples at all."""
+    """Every test set file (BENCHMARK_SUFFIXES) under `directory`, with per-set N and field mapping; ConfigError
+    on a missing directory, an unknown layout, two files of one name, an override naming no file, or no examples."""
     ngram_overrides, field_overrides = ngram_overrides or {}, field_overrides or {}
     if not os.path.isdir(directory):
         raise ConfigError(f"benchmark directory does not exist: {directory}")
     paths = sorted(str(p) for p in Path(directory).iterdir() if p.name.endswith(BENCHMARK_SUFFIXES))
     if not paths:
-        raise ConfigError(f"no *.jsonl benchmark files in {directory}")
+        raise ConfigError(f"no benchmark files ({', '.join('*' + s for s in BENCHMARK_SUFFIXES)}) in {directory}")
     names = [benchmark_name(p) for p in paths]
+    twice = sorted(name for name, count in Counter(names).items() if count > 1)
+    if twice:
+        raise ConfigError(f"benchmark names must be unique: {', '.join(twice)} has several files in {directory}")
     for option, overrides in (("--ngram", ngram_overrides), ("--benchmark-fields", field_overrides)):
         unknown = sorted(set(overrides) - set(names))
         if unknown:
@@ -469,7 +730,8 @@ def contamination(benchmarks: list[Benchmark], ngram_docs: list[tuple[int, int, 
                 found_in.update({d for h in matched.tolist() for d in per_ngram[(bench.n, h)]})
         examples, short = len(bench.examples), bench.too_short
         report[bench.name] = {
-            "file": bench.path, "fields": str(bench.mapping), "ngram_size": bench.n, "examples": examples,
+            "file": bench.path, "split": bench.split, "fields": str(bench.mapping), "ngram_size": bench.n,
+            "examples": examples,
             "dirty": dirty, "clean": examples - dirty - short, "too_short": short,
             "found_in": dict(sorted(found_in.items())), "skipped_lines": bench.skipped,
         }
@@ -479,15 +741,28 @@ def contamination(benchmarks: list[Benchmark], ngram_docs: list[tuple[int, int, 
     return cut_arrays, report, totals
 
 
+def contamination_table(benchmarks: dict) -> list[dict]:
+    """GPT-3's Table C.1 from the per-benchmark report: split, total (dirty + clean + too short), dirty, clean,
+    too short and clean percentage of each benchmark, the dirtiest (largest dirty share) first."""
+    rows = []
+    for name, b in benchmarks.items():
+        total = b["dirty"] + b["clean"] + b["too_short"]
+        rows.append({"benchmark": name, "split": b["split"], "ngram_size": b["ngram_size"], "total": total,
+                     "dirty": b["dirty"], "clean": b["clean"], "too_short": b["too_short"],
+                     "clean_percent": round(100 * b["clean"] / total, 1) if total else None,
+                     "found_in": b["found_in"]})
+    return sorted(rows, key=lambda r: (-r["dirty"] / r["total"] if r["total"] else 1, -r["dirty"], r["benchmark"]))
+
+
 def format_report(summary: dict) -> str:
     """Readable tables: benchmarks (like GPT-3's Table C.1), then training datasets."""
     datasets = sorted(summary["datasets"])
-    lines = ["| benchmark | N | examples | dirty | clean | too short | dirty % | found in |", "|---" * 8 + "|"]
-    for name, b in sorted(summary["benchmarks"].items()):
-        pct = 100 * b["dirty"] / b["examples"] if b["examples"] else 0.0
-        found = ", ".join(f"{d} {c}" for d, c in b["found_in"].items()) or "-"
-        lines.append(f"| {name} | {b['ngram_size']} | {b['examples']} | {b['dirty']} | {b['clean']} | "
-                     f"{b['too_short']} | {pct:.1f} | {found} |")
+    lines = ["| benchmark | split | N | total | dirty | clean | too short | clean % | found in |", "|---" * 9 + "|"]
+    for row in contamination_table(summary["benchmarks"]):
+        pct = "-" if row["clean_percent"] is None else f"{row['clean_percent']:.1f}"
+        found = ", ".join(f"{d} {c}" for d, c in row["found_in"].items()) or "-"
+        lines.append(f"| {row['benchmark']} | {row['split']} | {row['ngram_size']} | {row['total']} | {row['dirty']} | "
+                     f"{row['clean']} | {row['too_short']} | {pct} | {found} |")
     lines += ["", "| dataset | documents | unchanged | changed | dropped | no text | chars removed | % chars |",
               "|---" * 8 + "|"]
     for name in datasets:
@@ -572,13 +847,13 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    from curation.corpora import spread_single_task
+
     sc = spark.sparkContext
     frames = {}
     for name, spec in sorted(inputs.items()):
         frame, text_column = read_training(spark, spec)
-        if frame.rdd.getNumPartitions() == 1 < sc.defaultParallelism:  # e.g. one gzip JSONL file: spread the work
-            frame = frame.repartition(sc.defaultParallelism).persist(StorageLevel.MEMORY_AND_DISK)
-        frames[name] = (frame, text_column)
+        frames[name] = (spread_single_task(frame), text_column)
 
     # pass 1: documents per benchmark N-gram, per dataset
     all_ngrams = sc.broadcast(benchmarks.matcher)
@@ -671,6 +946,7 @@ def summarize(datasets: dict, bench_report: dict, ngram_totals: dict, policy: Cu
         "conserved": all(d["conserved"] for d in datasets.values()),
         "datasets": datasets,
         "benchmarks": bench_report,
+        "contamination_table": contamination_table(bench_report),
         "ngrams": ngram_totals,
         "config": {"margin": policy.margin, "min_piece": policy.min_piece, "max_pieces": policy.max_pieces,
                    "max_docs": policy.max_docs},
@@ -697,7 +973,8 @@ class DecontaminateJob(SparkJob):
         parser.add_argument("--input", nargs="+", action="extend", required=True, metavar="NAME=PATH",
                             help="training datasets: Parquet with doc_id and text (kept with all columns), or any "
                                  "corpus curation.corpora reads (JSONL[.gz], txt, ...); NAME=PATH[,key=value...]")
-        parser.add_argument("--benchmarks", required=True, metavar="DIR", help="directory of *.jsonl[.gz] test sets")
+        parser.add_argument("--benchmarks", required=True, metavar="DIR",
+                            help="directory of test sets: *.jsonl, *.json, *.csv, *.tsv[.gz]")
         parser.add_argument("--output", required=True, help="output directory")
         parser.add_argument("--ngram-size", default=str(DEFAULT_N), metavar="N|auto",
                             help="N-gram size for every benchmark; 'auto' = 5th percentile of example length "
@@ -713,8 +990,8 @@ class DecontaminateJob(SparkJob):
         parser.add_argument("--max-docs", type=int, default=CutPolicy.max_docs,
                             help="N-grams found in more training documents are ignored as too common")
 
-    def validate(self, args):
-        from curation.corpora import corpus_files, parse_corpus_spec
+    def check_options(self, args):
+        from curation.corpora import parse_corpus_spec
 
         for option in ("margin", "min_piece"):
             if getattr(args, option) < 0:
@@ -726,15 +1003,17 @@ class DecontaminateJob(SparkJob):
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ConfigError(f"--input names must be unique (got {', '.join(names)})")
-        for spec in specs:
-            corpus_files(spec.path, spec.fmt)
         args.inputs = {spec.name: spec for spec in specs}
         ngram_overrides = {name: parse_ngram_size(n) for name, n in (_named("--ngram", v) for v in args.ngram)}
         fields = {name: parse_field_mapping(m) for name, m in (_named("--benchmark-fields", v)
                                                                for v in args.benchmark_fields)}
         args.policy = CutPolicy(args.margin, args.min_piece, args.max_pieces, args.max_docs)
         args.benchmark_set = load_benchmarks(args.benchmarks, parse_ngram_size(args.ngram_size), ngram_overrides, fields)
-        for bench in args.benchmark_set.benchmarks:
+
+    def validate(self, args):
+        for spec in args.inputs.values():
+            check_input(spec)
+        for bench in args.benchmark_set.benchmarks:  # warned here, once: the pipeline checks options twice
             if not bench.examples:
                 print(f"decontaminate: warning: benchmark {bench.path} has no usable examples "
                       f"(skipped lines: {bench.skipped or 'none'})", file=sys.stderr)
@@ -745,117 +1024,9 @@ class DecontaminateJob(SparkJob):
         print(f"decontaminate: {summary['documents_in']} documents: {summary['unchanged']} unchanged, "
               f"{summary['changed']} changed, {summary['dropped']} dropped, {summary['no_text']} without text; "
               f"{summary['dirty_examples']} of {summary['examples']} benchmark examples dirty")
-        print(f"decontaminate: wrote {args.output}/<dataset>/{{documents,dropped,ledger}}, summary.json, report.md")
+        print(f"decontaminate: wrote {published_path(args.output)}/<dataset>/{{documents,dropped,ledger}}, "
+              "summary.json, report.md")
         if not summary["conserved"]:
             print("decontaminate: error: counts do not add up (see summary.json datasets.*.conserved)", file=sys.stderr)
             return 1
         return 0
-
-
-# --- benchmark ----------------------------------------------------------------------------
-
-REFERENCE_SETS = ("webtext", "wikipedia", "books")
-
-
-def loop_decontaminate(corpora: dict[str, list[str]], benchmarks: BenchmarkSet, policy: CutPolicy) -> dict:
-    """The same two passes as a plain single-process loop: {dataset: outcome counts}, dirty per benchmark."""
-    matcher = benchmarks.matcher
-    docs_per_ngram: Counter = Counter()
-    for name, texts in corpora.items():
-        for text in texts:
-            docs_per_ngram.update((n, h, name) for n, h in {(n, h) for n, _, h in find_hits(matcher.word_ids(text), matcher)})
-    rows = [(n, h, name, docs) for (n, h, name), docs in docs_per_ngram.items()]
-    cut_ngrams, report, _ = contamination(benchmarks.benchmarks, rows, policy)
-    to_cut = matcher.with_ngrams(cut_ngrams)
-    outcomes = {name: Counter(decontaminate_text(t, to_cut, policy)[1].outcome for t in texts)
-                for name, texts in corpora.items()}
-    return {"outcomes": outcomes, "dirty": {name: b["dirty"] for name, b in report.items()}}
-
-
-def read_texts(path: str) -> list[str]:
-    """Texts of a JSONL(.gz) corpus, line ends normalised as curation.corpora does."""
-    from curation.corpora import normalize_newlines
-
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as lines:
-        return [normalize_newlines(json.loads(line)["text"]) for line in lines if line.strip()]
-
-
-def replicate_parquet(spark, path: str, copies: int, output: str, partitions: int) -> str:
-    """`copies` copies of a JSONL corpus as Parquet (doc_id made unique): a web-length workload of any size."""
-    from pyspark.sql import functions as F
-
-    from curation.corpora import CorpusSpec, read_spec
-
-    frame = read_spec(spark, CorpusSpec("web", path)).crossJoin(spark.range(copies).withColumnRenamed("id", "copy"))
-    frame = frame.withColumn("doc_id", F.concat_ws("-", "doc_id", F.col("copy").cast("string"))).drop("copy")
-    frame.repartition(partitions).write.mode("overwrite").parquet(output)
-    return output
-
-
-def bench(argv: list[str] | None = None) -> dict:
-    """Spark job vs a plain loop on the real reference corpora (dirty counts per benchmark) and on
-    web-length documents (webtext, replicated), against the real benchmark sets."""
-    from curation.bench import best_of
-    from curation.corpora import CorpusSpec
-    from curation.settings import shared_data_dir
-    from curation.spark import get_spark
-
-    parser = argparse.ArgumentParser(prog="bench-decontam")
-    parser.add_argument("--reference", default=str(shared_data_dir() / "reference"))
-    parser.add_argument("--benchmarks", default=str(shared_data_dir() / "benchmarks"))
-    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--web-copies", type=int, default=int(os.environ.get("BENCH_WEB_COPIES", "20")),
-                        help="copies of webtext's 1,000 documents for the web-length throughput")
-    args = parser.parse_args(argv)
-    policy = CutPolicy()
-    started = time.perf_counter()
-    benchmarks = load_benchmarks(args.benchmarks)
-    load_seconds = time.perf_counter() - started
-    paths = {name: f"{args.reference}/{name}.jsonl.gz" for name in REFERENCE_SETS}
-    reference = {name: CorpusSpec(name, path) for name, path in paths.items()}
-    workdir = tempfile.mkdtemp(prefix="bench-decontam-")
-
-    spark = get_spark("bench-decontam", master=f"local[{args.cores}]", conf={"spark.ui.showConsoleProgress": "false"})
-    web_path = replicate_parquet(spark, paths["webtext"], args.web_copies, f"{workdir}/web", 4 * args.cores)
-    web = {"web": CorpusSpec("web", web_path)}
-    decontaminate(spark, {"webtext": reference["webtext"]}, benchmarks, f"{workdir}/warmup", policy)  # JVM, workers
-    spark_seconds, summary = best_of(args.repeat, lambda: decontaminate(spark, reference, benchmarks,
-                                                                         f"{workdir}/reference", policy))
-    web_seconds, web_summary = best_of(args.repeat, lambda: decontaminate(spark, web, benchmarks, f"{workdir}/web-out",
-                                                                          policy))
-    spark.stop()
-
-    texts = {name: read_texts(path) for name, path in paths.items()}
-    loop_seconds, loop_result = best_of(args.repeat, lambda: loop_decontaminate(texts, benchmarks, policy))
-    web_texts = {"web": texts["webtext"] * args.web_copies}
-    web_loop_seconds, _ = best_of(args.repeat, lambda: loop_decontaminate(web_texts, benchmarks, policy))
-
-    docs, web_docs, cores = summary["documents_in"], web_summary["documents_in"], args.cores
-    dirty = {name: b["dirty"] for name, b in summary["benchmarks"].items()}
-    result = {
-        "bench": "decontaminate",
-        "docs": docs,
-        "chars": summary["chars_in"],
-        "cores": cores,
-        "spark_docs_per_s_per_core": round(docs / spark_seconds / cores, 1),
-        "loop_docs_per_s_per_core": round(docs / loop_seconds, 1),
-        "web_docs": web_docs,
-        "web_spark_docs_per_s_per_core": round(web_docs / web_seconds / cores, 1),
-        "web_loop_docs_per_s_per_core": round(web_docs / web_loop_seconds, 1),
-        "benchmark_load_s": round(load_seconds, 1),
-        "dirty": dirty,
-        "dirty_examples": summary["dirty_examples"],
-        "examples": summary["examples"],
-        "changed": summary["changed"],
-        "dropped": summary["dropped"],
-        "chars_removed": summary["chars_removed"],
-        "loop_agrees": loop_result["dirty"] == dirty and all(
-            loop_result["outcomes"][n]["changed"] == d["changed"] and loop_result["outcomes"][n]["unchanged"] == d["unchanged"]
-            for n, d in summary["datasets"].items()),
-        "conserved": summary["conserved"] and web_summary["conserved"],
-    }
-    result["ratio"] = round(result["spark_docs_per_s_per_core"] / result["loop_docs_per_s_per_core"], 3)
-    result["web_ratio"] = round(result["web_spark_docs_per_s_per_core"] / result["web_loop_docs_per_s_per_core"], 3)
-    print(format_report(summary), file=sys.stderr)
-    return result
