@@ -306,6 +306,18 @@ def read_documents(spark, spec: CorpusSpec):
     return read_spec(spark, spec)
 
 
+def spread_single_task(frame):
+    """`frame`, or, when it is one partition (one gzip JSON Lines file is read by one task), its rows
+    repartitioned over Spark's default parallelism and persisted: the costly per-document pass that
+    follows then runs on every core, and the file is read once however often the stage reads the frame."""
+    from pyspark import StorageLevel
+
+    parallelism = frame.sparkSession.sparkContext.defaultParallelism
+    if frame.rdd.getNumPartitions() == 1 < parallelism:
+        return frame.repartition(parallelism).persist(StorageLevel.MEMORY_AND_DISK)
+    return frame
+
+
 def read_spec(spark, spec: CorpusSpec):
     fmt, files = corpus_files(spec.path, spec.fmt)
     if fmt == "parquet":

@@ -27,7 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeadersParserException
 
-from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, SparkJob, hadoop_fs, write_json
+from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, SparkJob, hadoop_fs, published_path, write_json
 from curation.sources import check_remote_support, expand_inputs, open_input
 from curation.spark import ConfigError
 
@@ -46,12 +46,19 @@ RECORD_OUTCOMES = (
     "malformed_record",  # an unparsable record; the reader skipped to the next one
 )
 # A file that cannot be read to its end adds one of these for the part that was lost.
-FILE_OUTCOMES = ("truncated_file", "unreadable_file", "empty_file")
+FILE_OUTCOMES = (
+    "truncated_file",  # a WARC/ARC file that ends early; the records before the cut are counted
+    "unreadable_file",  # missing, unreadable or unfetchable
+    "not_warc",  # read, but not a WARC/ARC/WET file (random bytes, plain text, HTML)
+    "empty_file",
+)
+UNREAD_FILE_ERRORS = ("unreadable_file", "not_warc")  # nothing of the file was read as an archive
 OUTCOMES = RECORD_OUTCOMES + FILE_OUTCOMES
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = re.compile(rb"(?:^|\n)(WARC/[01]\.\d+\r?\n|filedesc://)")
+ARCHIVE_START = re.compile(rb"\s*(WARC/\d|filedesc://|\S+ \S+ \d{14} )")  # a WARC record, an ARC file or record
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.+-]+)""", re.I)
 STREAM_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, zlib.error, EOFError, ValueError, OSError)
 
@@ -287,6 +294,7 @@ class FileLedger:
     error_detail: str | None = None
     bytes: int = 0
     seconds: float = 0.0
+    chars: int = 0  # of the documents extracted: what the stage passes on, for the funnel
 
     @property
     def records(self) -> int:
@@ -301,6 +309,7 @@ class FileLedger:
             "error_detail": self.error_detail,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
+            "chars": self.chars,
         }
 
 
@@ -325,14 +334,36 @@ def _next_record_start(stream, after: int, gzipped: bool) -> int | None:
     return None
 
 
+def could_be_archive(head: bytes) -> bool:
+    """False when `head`, a file's first bytes, shows it is no WARC or ARC file, gzipped or not; True when
+    it starts as one does, or is a gzip stream cut too early to tell."""
+    if head[:3] == GZIP_MAGIC:
+        try:
+            head = zlib.decompressobj(31).decompress(head, 256)
+        except zlib.error:
+            return False
+        if not head:
+            return True
+    return ARCHIVE_START.match(head) is not None
+
+
 def iter_archive(stream, warc_path: str, options: ExtractOptions, ledger: FileLedger) -> Iterator[dict]:
-    """Documents of one open archive; outcomes go to `ledger`; damage is skipped, not fatal."""
-    head = stream.read(4)
+    """Documents of one open archive; outcomes go to `ledger`; damage is skipped, not fatal.
+
+    A file that neither begins like an archive nor holds a record start further on is `not_warc` (a wrong
+    file, not a damaged one: warcio would read some text files as ARC records); an archive whose reading
+    fails with no record start after the failure is `truncated_file`."""
+    head = stream.read(1 << 16)
     if not head:
         ledger.outcomes["empty_file"] += 1
         ledger.file_error = "empty_file"
         return
     gzipped = head[:3] == GZIP_MAGIC
+    if not could_be_archive(head) and _next_record_start(stream, 1, gzipped) is None:
+        ledger.outcomes["not_warc"] += 1
+        ledger.file_error = "not_warc"
+        ledger.error_detail = f"not a WARC/ARC/WET file; it starts with {head[:60]!r}"
+        return
     position = 0
     while position is not None:
         stream.seek(position)
@@ -340,6 +371,8 @@ def iter_archive(stream, warc_path: str, options: ExtractOptions, ledger: FileLe
         try:
             for record in iterator:
                 offset = iterator.offset
+                if record.length is None:  # no Content-Length: a header block cut short (or broken)
+                    raise ArchiveLoadFailed("record without a length")
                 outcome, doc = process_record(record, warc_path, offset, options)
                 iterator.read_to_end(record)
                 if record.raw_stream.limit > 0:  # the file ended inside this record
@@ -349,7 +382,10 @@ def iter_archive(stream, warc_path: str, options: ExtractOptions, ledger: FileLe
                     return
                 ledger.outcomes[outcome] += 1
                 if doc is not None:
+                    ledger.chars += doc["n_chars"]
                     yield doc
+            if not ledger.records:  # e.g. a gzip member cut before the end of the first header
+                raise ArchiveLoadFailed("no complete record")
             return
         except STREAM_ERRORS as err:
             failed_at = iterator.offset
@@ -393,7 +429,7 @@ DOCUMENT_SCHEMA = pa.schema([
 ])
 LEDGER_DDL = (
     "warc_path string, records long, outcomes map<string,long>, file_error string, "
-    "error_detail string, bytes long, seconds double"
+    "error_detail string, bytes long, seconds double, chars long"
 )
 ARROW_BATCH_ROWS = 1024
 COMMIT_EVERY = 1000  # input files per commit: an interrupted run redoes at most the chunk in flight
@@ -439,8 +475,10 @@ def summarize_ledger(rows: list[dict]) -> dict:
     bad_files = sorted((row["warc_path"], row["file_error"]) for row in rows if row["file_error"])
     return {
         "files": len(rows),
+        "unread_files": sum(row["file_error"] in UNREAD_FILE_ERRORS for row in rows),
         "records": records,
         "documents": totals["extracted"],
+        "chars": sum(row.get("chars") or 0 for row in rows),  # a ledger written before it was counted: 0
         "outcomes": dict(sorted(totals.items())),
         "conserved": records == sum(totals.values()),
         "bad_files": [{"warc_path": p, "file_error": e} for p, e in bad_files],
@@ -471,9 +509,9 @@ class ExtractJob(SparkJob):
         parser.add_argument("--resume", action="store_true",
                             help="continue an interrupted run: keep the files its ledger holds, extract the others")
         parser.add_argument("--max-bad-files", type=int, default=None,
-                            help="exit with status 3 when more input files than this are truncated or unreadable")
+                            help="exit with status 3 when more input files than this are bad (see FILE_OUTCOMES)")
 
-    def validate(self, args):
+    def check_options(self, args):  # the inputs are the user's own files: all of it is checked up front
         for name in ("max_html_bytes", "max_html_depth", "files_per_task", "commit_every"):
             if getattr(args, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -490,11 +528,17 @@ class ExtractJob(SparkJob):
         except ConfigError as err:  # --resume over an output made from other inputs
             print(f"extract: error: {err}", file=sys.stderr)
             return EXIT_CONFIG
-        print(format_summary(summary, args.output))
+        print(format_summary(summary, published_path(args.output)))
         bad = len(summary["bad_files"])
         if not summary["conserved"]:
             print("extract: error: ledger does not add up (records != sum of outcomes)", file=sys.stderr)
             return 1
+        if summary["unread_files"] == summary["files"]:
+            first = summary["bad_files"][0]
+            print(f"extract: error: none of the {summary['files']} input files could be read (e.g. "
+                  f"{first['file_error']}: {first['warc_path']}; details in {published_path(args.output)}/ledger)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
         if args.max_bad_files is not None and bad > args.max_bad_files:
             return EXIT_BAD_INPUT
         return 0

@@ -1,4 +1,10 @@
-"""`python -m curation.report RUN_DIR`: where a pipeline run's outputs are, and what each stage did."""
+"""`python -m curation.report RUN_DIR`: where a pipeline run's outputs are, and what each stage did.
+
+The funnel follows documents and characters through the stages (tokens from the mixture on): documents
+alone hide a stage that keeps most pages but cuts most text, or one that drops a few very long books.
+A stage's summary.json gives the characters it passed on; for one that does not, they are counted
+from its written Parquet output (the narrow `n_chars` column when it has one, else the text).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ("extract", "classify", "dedup", "decontaminate", "mixture")
+STAGES = ("extract", "rules", "classify", "dedup", "decontaminate", "mixture")
 
 
 def stage_summaries(run_dir: Path) -> dict[str, dict]:
@@ -19,26 +25,58 @@ def stage_summaries(run_dir: Path) -> dict[str, dict]:
     return found
 
 
+def written_chars(path: Path) -> int | None:
+    """Characters of the documents in the Parquet dataset at `path` (None when there is none): the sum of
+    its `n_chars` column when it has one (extracted pages), else of its texts' lengths, a batch at a time."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    if not path.is_dir():
+        return None
+    dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+    column = next((c for c in ("n_chars", "text") if c in dataset.schema.names), None)
+    if column is None:
+        return None
+    total = 0
+    for batch in dataset.to_batches(columns=[column]):
+        values = batch.column(0) if column == "n_chars" else pc.utf8_length(batch.column(0))
+        total += pc.sum(values).as_py() or 0
+    return total
+
+
 def funnel(run_dir: Path) -> list[dict]:
-    """Documents (and characters, tokens where a stage records them) per stage and dataset, in pipeline order."""
+    """Documents and characters per stage and dataset (tokens from the mixture on), in pipeline order."""
     summaries = stage_summaries(run_dir)
     rows = []
+
+    def chars(summary: dict, output: Path) -> int | None:
+        return summary["chars"] if "chars" in summary else written_chars(output)
+
     if "extract" in summaries:
         extract = summaries["extract"]
         rows.append({"stage": "extract: records", "dataset": "crawl", "documents": extract["records"]})
-        rows.append({"stage": "extract: documents", "dataset": "crawl", "documents": extract["documents"]})
+        rows.append({"stage": "extract: documents", "dataset": "crawl", "documents": extract["documents"],
+                     "chars": chars(extract, run_dir / "extract" / "documents")})
+    if "rules" in summaries:
+        rules = summaries["rules"]
+        rows.append({"stage": "rules: kept", "dataset": "crawl", "documents": rules["kept"],
+                     "chars": chars(rules, run_dir / "rules" / "kept")})
     if "classify" in summaries:
-        rows.append({"stage": "classify: kept", "dataset": "crawl", "documents": summaries["classify"]["kept"]})
+        classify = summaries["classify"]
+        rows.append({"stage": "classify: kept", "dataset": "crawl", "documents": classify["kept"],
+                     "chars": chars(classify, run_dir / "classify" / "kept")})
     for name, row in summaries.get("dedup", {}).get("datasets", {}).items():
-        rows.append({"stage": "dedup: kept", "dataset": name, "documents": row["kept"]})
+        rows.append({"stage": "dedup: kept", "dataset": name, "documents": row["kept"],
+                     "chars": chars(row, run_dir / "dedup" / name)})
     for name, row in summaries.get("decontaminate", {}).get("datasets", {}).items():
         rows.append({"stage": "decontaminate: kept", "dataset": name, "documents": row["documents_in"] - row["dropped"],
                      "chars": row["chars_out"]})
     manifest = run_dir / "mixture" / "manifest.json"
     if manifest.exists():
+        outcomes = summaries.get("mixture", {}).get("outcomes", {})
         for row in json.loads(manifest.read_text())["datasets"]:
             rows.append({"stage": "mixture: tokenized", "dataset": row["name"], "documents": row["documents"],
-                         "tokens": row["tokens"]})
+                         "chars": outcomes.get(row["name"], {}).get("chars"), "tokens": row["tokens"]})
     return rows
 
 

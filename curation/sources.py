@@ -3,15 +3,22 @@
 Remote archives are streamed in chunks to a local temporary file (retrying with exponential
 backoff and resuming with HTTP Range requests), so that a connection dropped mid-file costs
 one retry, not the file, and a damaged record can be skipped by seeking to the next one.
+
+Timeouts are per socket operation, not per file: a short one to connect, and one per read that a
+stalled server (connected, silent) runs out of quickly while a slow but moving stream never does,
+however long the whole file takes. Every retry is printed to stderr (file, attempt, wait), so a
+struggling source shows in the task's log instead of looking like a hang.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
+import http.client
 import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 import urllib.error
@@ -24,6 +31,7 @@ ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".warc.wet",
 LISTING_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".list", ".list.gz")
 REMOTE_SCHEMES = ("http://", "https://", "s3://")
 RETRY_STATUS = {429, 500, 502, 503, 504}
+BOTO3_HINT = "pip install -e '.[s3]' in the repository (make's environment: .venv/bin/pip)"
 
 
 def is_remote(path: str) -> bool:
@@ -104,16 +112,21 @@ class RetryPolicy:
     attempts: int = 5
     base_delay_s: float = 1.0
     max_delay_s: float = 60.0
-    timeout_s: float = 60.0
+    connect_timeout_s: float = 10.0  # to open the connection
+    read_timeout_s: float = 30.0  # each read, the response headers included: a silent server fails here
 
     def delay(self, attempt: int) -> float:
         return min(self.max_delay_s, self.base_delay_s * 2**attempt)
 
-
     @classmethod
     def from_env(cls) -> "RetryPolicy":
-        """Defaults, with the first backoff delay from $CURATION_RETRY_BASE_S."""
-        return cls(base_delay_s=float(os.environ.get("CURATION_RETRY_BASE_S", "1.0")))
+        """Defaults, overridden by $CURATION_RETRY_ATTEMPTS, $CURATION_RETRY_BASE_S (the first backoff delay),
+        $CURATION_CONNECT_TIMEOUT_S and $CURATION_READ_TIMEOUT_S."""
+        names = {"attempts": "CURATION_RETRY_ATTEMPTS", "base_delay_s": "CURATION_RETRY_BASE_S",
+                 "connect_timeout_s": "CURATION_CONNECT_TIMEOUT_S", "read_timeout_s": "CURATION_READ_TIMEOUT_S"}
+        defaults = cls()
+        return cls(**{field: type(getattr(defaults, field))(os.environ[env])
+                      for field, env in names.items() if os.environ.get(env)})
 
 
 def open_input(path: str, retry: RetryPolicy | None = None):
@@ -137,18 +150,53 @@ def _spooled(fetch) -> io.BufferedRandom:
         raise
 
 
-def download_http(url: str, out, retry: RetryPolicy) -> int:
-    """Stream `url` into `out`, retrying 429/5xx and dropped connections with exponential backoff.
+def _timed_connection(base: type, retry: RetryPolicy) -> type:
+    """`base` (HTTPConnection or HTTPSConnection) connecting within the connect timeout, then waiting at
+    most the read timeout for each read (the TLS handshake and the response headers included)."""
 
-    A retry after a partial body resumes where it stopped with a Range request.
+    class TimedConnection(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "timeout": retry.connect_timeout_s})
+
+        def connect(self):
+            super().connect()
+            self.sock.settimeout(retry.read_timeout_s)
+
+    return TimedConnection
+
+
+class _TimedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, retry: RetryPolicy):
+        super().__init__()
+        self.connection = _timed_connection(http.client.HTTPConnection, retry)
+
+    def http_open(self, request):
+        return self.do_open(self.connection, request)
+
+
+class _TimedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, retry: RetryPolicy):
+        super().__init__()
+        self.connection = _timed_connection(http.client.HTTPSConnection, retry)
+
+    def https_open(self, request):
+        return self.do_open(self.connection, request, context=self._context)
+
+
+def download_http(url: str, out, retry: RetryPolicy) -> int:
+    """Stream `url` into `out`, retrying 429/5xx, timeouts and dropped connections with exponential backoff.
+
+    A retry after a partial body resumes where it stopped with a Range request. Each retry is one line
+    on stderr; the last failure is raised.
     """
+    opener = urllib.request.build_opener(_TimedHTTPHandler(retry), _TimedHTTPSHandler(retry))
     written = 0
     for attempt in range(retry.attempts):
         request = urllib.request.Request(url, headers={"User-Agent": "curation-extract/0.1"})
         if written:
             request.add_header("Range", f"bytes={written}-")
         try:
-            with urllib.request.urlopen(request, timeout=retry.timeout_s) as response:
+            with opener.open(request) as response:
                 if written and response.status != 206:  # server ignored Range: start over
                     out.seek(0)
                     out.truncate()
@@ -160,10 +208,15 @@ def download_http(url: str, out, retry: RetryPolicy) -> int:
         except urllib.error.HTTPError as err:
             if err.code not in RETRY_STATUS or attempt == retry.attempts - 1:
                 raise
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            reason = f"HTTP {err.code} {err.reason}"
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
             if attempt == retry.attempts - 1:
                 raise
-        time.sleep(retry.delay(attempt))
+            reason = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+        wait = retry.delay(attempt)
+        print(f"download: {url}: attempt {attempt + 1}/{retry.attempts} failed ({reason}); "
+              f"retrying in {wait:g}s from byte {written}", file=sys.stderr, flush=True)
+        time.sleep(wait)
     raise OSError(f"giving up on {url}")  # unreachable: the last attempt re-raises
 
 
@@ -171,7 +224,7 @@ def download_s3(uri: str, out) -> int:
     try:
         import boto3
     except ImportError as err:  # checked before Spark starts by check_remote_support
-        raise OSError("s3:// input needs boto3: pip install 'curation[s3]'") from err
+        raise OSError(f"s3:// input needs boto3: {BOTO3_HINT}") from err
     bucket, _, key = uri[len("s3://"):].partition("/")
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     shutil.copyfileobj(body, out, 1 << 20)
@@ -184,4 +237,4 @@ def check_remote_support(paths: list[str]) -> None:
         try:
             import boto3  # noqa: F401
         except ImportError:
-            raise ConfigError("s3:// inputs need boto3: pip install 'curation[s3]'") from None
+            raise ConfigError(f"s3:// inputs need boto3: {BOTO3_HINT}") from None

@@ -233,3 +233,20 @@ def test_duplicate_doc_id_is_bad_input(spark, tmp_path):
 
     with pytest.raises(BadInput, match="not unique"):
         deduplicate(spark, frames(spark, {"a": [("x", "one", None), ("x", "two", None)]}), str(tmp_path), DedupOptions())
+
+
+def test_one_json_lines_file_is_split_over_tasks(spark, tmp_path):
+    """A corpus that is one gzip JSON Lines file is read by one task; the signature pass after it must not be."""
+    import gzip
+
+    from curation.corpora import CorpusSpec, read_documents
+
+    path = tmp_path / "web.jsonl.gz"
+    rows = [{"id": f"d{i}", "text": prose(i)} for i in range(40)] + [{"id": "copy", "text": prose(3)}]
+    path.write_bytes(gzip.compress("".join(json.dumps(row) + "\n" for row in rows).encode()))
+    frame = read_documents(spark, CorpusSpec("web", str(path)))
+    assert frame.rdd.getNumPartitions() == 1
+    summary = deduplicate(spark, {"web": frame}, str(tmp_path / "out"), DedupOptions())
+    assert (summary["kept"], summary["removed_exact"]) == (40, 1)
+    written = list((tmp_path / "out" / "web").glob("part-*.parquet"))
+    assert len(written) == spark.sparkContext.defaultParallelism  # one per task that held the survivors

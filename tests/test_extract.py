@@ -6,9 +6,12 @@ import gzip
 import http.server
 import io
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -135,6 +138,27 @@ def test_damaged_copies_of_a_real_file(shared_data, tmp_path):
     assert ledger.outcomes == Counter(unreadable_file=1)
 
 
+def test_files_that_are_not_archives_are_not_warc_not_truncated(shared_data, tmp_path):
+    wrong = {"random.warc.gz": os.urandom(5000), "notes.warc.gz": b"hello\nthis is plain text\n",
+             "text.warc.gz": gzip.compress(b"plain text, gzipped\n" * 50), "page.warc": ARTICLE.encode(),
+             "gzip-garbage.warc.gz": b"\x1f\x8b\x08" + os.urandom(3000)}
+    for name, data in wrong.items():
+        (tmp_path / name).write_bytes(data)
+        docs, ledger = process_archive(str(tmp_path / name))
+        assert (docs, ledger.outcomes, ledger.file_error) == ([], Counter(not_warc=1), "not_warc"), name
+    real = (shared_data / "warc" / "wget-sample-0000.warc.gz").read_bytes()
+    for cut in (10, 60, 120, 300):  # inside the first gzip header, the first WARC header, the first record
+        (tmp_path / "cut.warc.gz").write_bytes(real[:cut])
+        _, ledger = process_archive(str(tmp_path / "cut.warc.gz"))
+        assert ledger.outcomes == Counter(truncated_file=1), cut
+
+
+def test_ledger_counts_the_characters_extracted(sample_dir):
+    docs, ledger = process_archive(str(sample_dir / "crawl" / "sample-00000.warc.gz"))
+    assert ledger.chars == sum(doc["n_chars"] for doc in docs) == sum(len(doc["text"]) for doc in docs) > 0
+    assert ledger.as_row()["chars"] == ledger.chars
+
+
 def test_real_files_every_record_counted_once(shared_data):
     """The ledger's record count equals an independent warcio count for every real file."""
     for path in sorted((shared_data / "warc").glob("*.warc*.gz")):
@@ -209,11 +233,66 @@ def test_http_source_retries_503_then_succeeds(shared_data, monkeypatch):
         server.shutdown()
 
 
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Serves its body in pieces with a pause before each: slow, but never silent for long."""
+
+    body = b""
+    pieces = 5
+    pause_s = 0.2
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        step = -(-len(self.body) // self.pieces)
+        for start in range(0, len(self.body), step):
+            time.sleep(self.pause_s)
+            self.wfile.write(self.body[start:start + step])
+            self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_stalled_server_fails_fast_slow_stream_does_not(shared_data, monkeypatch, capsys):
+    """A server that accepts and never answers costs attempts x read timeout, each retry printed; a stream
+    slower in total than the read timeout, but never silent that long, is read whole."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts connections; nobody ever reads or answers them
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/stalled.warc.gz"
+    policy = RetryPolicy(attempts=3, base_delay_s=0.01, connect_timeout_s=1.0, read_timeout_s=0.3)
+    try:
+        with pytest.raises(TimeoutError):
+            download_http(url, io.BytesIO(), policy)
+        retries = capsys.readouterr().err.splitlines()
+        assert len(retries) == 2 and all(url in line and "TimeoutError" in line for line in retries)
+        assert "attempt 1/3" in retries[0] and "retrying in 0.01s" in retries[0] and "attempt 2/3" in retries[1]
+        for name, value in {"CURATION_RETRY_ATTEMPTS": "2", "CURATION_RETRY_BASE_S": "0.01",
+                            "CURATION_READ_TIMEOUT_S": "0.3"}.items():
+            monkeypatch.setenv(name, value)
+        docs, ledger = process_archive(url)
+        assert docs == [] and ledger.outcomes == Counter(unreadable_file=1) and "timed out" in ledger.error_detail
+    finally:
+        silent.close()
+
+    SlowHandler.body = (shared_data / "warc" / "wget-sample-0000.warc.gz").read_bytes()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = io.BytesIO()
+        slow = RetryPolicy(attempts=1, read_timeout_s=0.6)  # the whole body takes ~1 s: longer than one read may
+        assert download_http(f"http://127.0.0.1:{server.server_port}/slow.warc.gz", out, slow) == len(SlowHandler.body)
+        assert out.getvalue() == SlowHandler.body
+    finally:
+        server.shutdown()
+
+
 def test_s3_inputs_need_boto3(monkeypatch):
     from curation.sources import check_remote_support
 
     monkeypatch.setitem(sys.modules, "boto3", None)  # import fails as if boto3 were not installed
-    with pytest.raises(ConfigError, match="boto3"):
+    with pytest.raises(ConfigError, match=r"boto3: pip install -e '\.\[s3\]' in the repository"):
         check_remote_support(["s3://commoncrawl/crawl-data/x.warc.gz"])
 
 
@@ -255,6 +334,7 @@ def test_spark_job_over_real_and_sample_files(spark, shared_data, sample_dir, tm
     paths = expand_inputs(inputs)
     assert sorted(ledger) == sorted(paths) and summary["files"] == len(paths)
     assert summary["conserved"] and docs.count() == summary["documents"]
+    assert summary["chars"] == docs.agg({"n_chars": "sum"}).first()[0] == sum(r["chars"] for r in ledger.values())
     for path, row in ledger.items():
         if row["file_error"] is None and row["outcomes"].get("malformed_record", 0) == 0:
             assert row["records"] == warcio_record_count(Path(path)), path
@@ -275,8 +355,19 @@ def test_spark_job_over_real_and_sample_files(spark, shared_data, sample_dir, tm
     assert ExtractJob().main(["--input", *inputs, "--output", str(again), "--overwrite", "--max-bad-files", "0"]) == 3
 
 
+def test_job_fails_when_no_input_file_could_be_read(tmp_path, capsys):
+    for name in ("a.warc.gz", "b.warc.gz"):
+        (tmp_path / name).write_bytes(b"not an archive\n")
+    out = tmp_path / "out"
+    assert ExtractJob().main(["--input", str(tmp_path / "*.warc.gz"), "--output", str(out)]) == 3
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("extract: error")]
+    assert errors == [f"extract: error: none of the 2 input files could be read (e.g. not_warc: {tmp_path}/a.warc.gz; "
+                      f"details in {out}/ledger)"]
+    assert json.loads((out / "summary.json").read_text())["outcomes"] == {"not_warc": 2}
+
+
 def test_bag_of_words_f1_and_gold_cleaning():
-    from curation.bench import bag_of_words_f1, gold_text
+    from curation.benchmarks.realpages import bag_of_words_f1, gold_text
 
     assert bag_of_words_f1("the cat sat", "The cat sat") == 1.0
     assert bag_of_words_f1("the cat", "the cat sat on the mat") == pytest.approx(2 * 1.0 * (2 / 6) / (1 + 2 / 6))
