@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from curation.rules import c4, gopher
 from curation.rules.blocklist import blocked_by, load_blocklist, normalize_url
 from curation.rules.language import identify_language, unknown_languages, words
 from curation.rules.pii import redact_pii
-from curation.rules.stage import KEPT, RulesJob, RulesOptions, decide, decide_batch, rules_documents
+from curation.rules.stage import (
+    KEPT,
+    RulesJob,
+    RulesOptions,
+    TallyParam,
+    batch_tally,
+    decide,
+    decide_batch,
+    rules_documents,
+    summarize,
+)
 
 ARTICLE = (
     "The river town grew slowly around a wooden bridge that farmers used to bring their grain to the market.\n"
@@ -30,7 +42,8 @@ REPETITION = gopher.RepetitionOptions()
 
 def test_language_id_and_cjk_word_counts():
     assert identify_language(ARTICLE)[0] == "en" and identify_language(ARTICLE)[1] >= 0.9
-    japanese = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所で泣いていた事だけは記憶している。"
+    japanese = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+                "何でも薄暗いじめじめした所で泣いていた事だけは記憶している。")
     assert identify_language(japanese)[0] == "ja"
     assert identify_language("") == (None, 0.0)
     assert identify_language("\x00\x01 < Back to Blog. We are pleased to announce the new release today.")[0] == "en"
@@ -74,14 +87,62 @@ def test_gopher_repetition_checks_lines_paragraphs_and_ngrams():
     assert gopher.duplicate_fractions([]) == (0.0, 0.0)
     spam = ARTICLE.replace("\n", " ") + " buy now" * 40
     assert gopher.repetition_failure(spam, REPETITION)[0] == "top_2gram_chars"
-    # a long repeated passage that is neither a repeated line nor a frequent short n-gram
-    passage = "the quick brown fox jumps over the lazy dog near a quiet farm"
-    copied = ARTICLE.replace("\n", " ") + " " + passage + " and later " + passage
+    # a long repeated passage that is neither a repeated line nor a frequent short n-gram: the first
+    # occurrence is not counted, the repeat's 5-grams are counted once each (the walk jumps 5 words)
+    passage = ("the quick brown fox jumps over the lazy dog near a quiet farm where an old miller once kept "
+               "his horses and three goats there")
+    copied = " ".join(ARTICLE.split("\n")[:2]) + " " + passage + " and later " + passage
     skip = {"top_2gram_chars", "top_3gram_chars", "top_4gram_chars"}
     check, share = gopher.repetition_failure(copied, REPETITION, skip=skip)
-    passage_chars = 2 * sum(map(len, passage.split()))
-    assert check == "duplicated_5gram_chars" and share == pytest.approx(passage_chars / sum(map(len, copied.split())))
+    counted = "".join(passage.split())  # 25 words: 5 jumps of 5 words
+    assert check == "duplicated_5gram_chars" and share == pytest.approx(len(counted) / len(copied))
     assert gopher.repetition_failure("one", REPETITION) is None
+
+
+def test_ngram_fractions_are_datatrove_definitions():
+    """find_top_duplicate and find_all_duplicate of datatrove's GopherRepetitionFilter, written out as the
+    oracle, against the vectorized versions on random word sequences."""
+    import random
+    from collections import Counter
+
+    import numpy as np
+
+    def find_top_duplicate(ngrams):
+        text, count = Counter(ngrams).most_common(1)[0]
+        return len(text) * count
+
+    def find_all_duplicate(words, n):
+        seen, repeated, index = set(), 0, 0
+        while index < len(words) - n + 1:
+            ngram = "".join(words[index:index + n])
+            if ngram in seen:
+                repeated, index = repeated + len(ngram), index + n
+            else:
+                seen.add(ngram)
+                index += 1
+        return repeated
+
+    rng = random.Random(0)
+    for _ in range(200):
+        vocabulary = [rng.choice(("a", "bb", "ccc", "dddd")) + str(i) for i in range(rng.randint(2, 10))]
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(2, 60))]
+        ids: dict[str, int] = {}
+        word_ids = np.array([ids.setdefault(w, len(ids)) for w in words], np.uint64)
+        char_prefix = np.concatenate(([0], np.cumsum([len(w) for w in words])))
+        keys = None
+        for n in range(1, min(10, len(words)) + 1):
+            keys = gopher.ngram_keys(word_ids, n, keys)
+            if n in gopher.TOP_NGRAM_SIZES:
+                ngrams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+                assert gopher.top_ngram_chars(keys, char_prefix, n) == find_top_duplicate(ngrams)
+            if n in gopher.DUPLICATED_NGRAM_SIZES:
+                assert gopher.duplicated_ngram_chars(keys, char_prefix, n) == find_all_duplicate(words, n)
+    six = "w1 w2 w3 w4 w5 w6".split()  # twice: the second w1..w5 is met again, then the walk is past the end
+    word_ids = np.arange(6, dtype=np.uint64)[[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]]
+    keys = None
+    for n in range(1, 6):
+        keys = gopher.ngram_keys(word_ids, n, keys)
+    assert gopher.duplicated_ngram_chars(keys, np.arange(13) * 2, 5) == len("".join(six[:5]))
 
 
 # --- C4 ------------------------------------------------------------------------------------------------
@@ -182,6 +243,24 @@ def test_decide_batch_keeps_input_columns_and_recounts():
     assert out["c4_lines_removed"] == [1, 0] and out["pii_redactions"] == [0, 0]
 
 
+def test_batch_tallies_add_up_to_the_summary():
+    batch = pa.RecordBatch.from_pydict({"doc_id": ["a", "b", "c"], "url": [None] * 3,
+                                        "text": [ARTICLE + "\nShare\nMail a@example.com now, please.", None, "Short."]})
+    tally = batch_tally(decide_batch(batch, RulesOptions()))
+    assert tally["rows"]["rows"] == 3 and tally["languages"] == {"en": 2, "none": 1}
+    assert tally["reasons"] == {KEPT: 1, "input:null_text": 1, "gopher_quality:word_count": 1}
+    assert tally["kept"] == {"lines_removed": 1, "chars_removed": 6, "email": 1, "ip": 0, "phone": 0, "edited": 1,
+                             "redacted": 1}
+    param = TallyParam()
+    total = param.addInPlace(param.addInPlace(param.zero({}), tally), tally)  # two tasks' tallies
+    summary = summarize(total, RulesOptions(), ())
+    assert summary["documents_in"] == 6 and summary["kept"] == 2 and summary["conserved"]
+    assert summary["rejected_by_reason"] == {"input:null_text": 2, "gopher_quality:word_count": 2}
+    assert summary["c4"] == {"documents_edited": 2, "lines_removed": 2, "chars_removed": 12}
+    assert summary["pii"] == {"documents_redacted": 2, "email": 2, "ip": 0, "phone": 0}
+    assert summarize({}, RulesOptions(), ())["documents_in"] == 0  # an empty input
+
+
 # --- the job -------------------------------------------------------------------------------------------
 
 
@@ -189,8 +268,9 @@ def test_rules_job_writes_kept_rejects_and_a_conserved_summary(spark, tmp_path):
     rows = [("kept", "http://ok.example/a", ARTICLE + "\nContact us at info@ok.example now please."),
             ("blocked", "http://ads.spam.example/", ARTICLE), ("null", None, None), ("empty", None, ""),
             ("short", None, "Too short to keep."), ("garbage", None, "\ufffd\x01" * 300)]
-    frame = spark.createDataFrame(rows, "doc_id string, url string, text string")
-    frame.coalesce(1).write.parquet(str(tmp_path / "docs"))
+    (tmp_path / "docs").mkdir()  # written with pyarrow, read back with pyarrow: the job is the one Spark job
+    pq.write_table(pa.table({name: [row[i] for row in rows] for i, name in enumerate(("doc_id", "url", "text"))}),
+                   tmp_path / "docs" / "part-0.parquet")
     (tmp_path / "spam").write_text("# ads\nspam.example\nbad entry\n")
     out = tmp_path / "out"
     status = RulesJob().main(["--input", str(tmp_path / "docs"), "--output", str(out),
@@ -201,17 +281,18 @@ def test_rules_job_writes_kept_rejects_and_a_conserved_summary(spark, tmp_path):
     assert summary["rejected_by_reason"] == {"input:null_text": 1, "input:empty_text": 1, "input:garbage": 1,
                                              "blocklist:spam": 1, "gopher_quality:word_count": 1}
     assert summary["pii"]["email"] == 1 and summary["blocklists"]["spam"]["invalid"] == 1
-    kept = spark.read.parquet(str(out / "kept")).collect()
-    assert kept[0].doc_id == "kept" and "<EMAIL_ADDRESS>" in kept[0].text and kept[0].language == "en"
-    rejects = {r.doc_id: (r.reason, r.value) for r in spark.read.parquet(str(out / "rejects")).collect()}
+    kept = pq.read_table(out / "kept").to_pylist()
+    assert kept[0]["doc_id"] == "kept" and "<EMAIL_ADDRESS>" in kept[0]["text"] and kept[0]["language"] == "en"
+    rejects = {r["doc_id"]: (r["reason"], r["value"]) for r in ds.dataset(out / "rejects", partitioning="hive")
+               .to_table().to_pylist()}
     assert rejects["short"] == ("gopher_quality:word_count", 4.0) and rejects["blocked"][0] == "blocklist:spam"
 
 
 def test_rules_summary_when_nothing_is_kept(spark, tmp_path):
-    frame = spark.createDataFrame([("a", None)], "doc_id string, text string")
+    frame = spark.createDataFrame([("a", None)], "doc_id string, text string").coalesce(1)  # one task
     summary = rules_documents(spark, frame, str(tmp_path / "out"), RulesOptions())
     assert summary["kept"] == 0 and summary["rejected_by_reason"] == {"input:null_text": 1} and summary["conserved"]
-    assert spark.read.parquet(str(tmp_path / "out" / "kept")).count() == 0
+    assert pq.read_table(tmp_path / "out" / "kept").num_rows == 0
 
 
 def test_config_mistakes_exit_2_before_spark(tmp_path, capsys):

@@ -9,10 +9,14 @@ Definitions where the paper leaves a choice:
 - lines are the non-blank lines, paragraphs the non-blank blocks between blank lines;
 - a duplicate line or paragraph is one equal to an earlier one; its count fraction is over all lines
   (paragraphs), its character fraction is its characters over the characters of all lines (paragraphs);
-- character fractions of n-grams are over the characters of all words (whitespace excluded). The top
-  n-gram (n = 2..4) counts only when it occurs more than once: its characters times its count. The
-  duplicated n-grams (n = 5..10) are every occurrence of each n-gram that occurs more than once, each word
-  counted once however many such n-grams cover it (the paper's "not counting overlapping characters twice").
+- the n-gram fractions follow the reference implementation everyone compares against (datatrove's
+  GopherRepetitionFilter: `find_top_duplicate`, `find_all_duplicate`) and are over all the characters
+  of the text (`len(text)`). Top n-gram (n = 2..4): the most frequent n-gram (the first to occur among
+  equally frequent ones), its characters with the spaces between its words, times its count. Duplicated
+  n-grams (n = 5..10): walk the words; an n-gram seen before adds its characters (without spaces) and
+  the walk jumps n words ahead, else it is recorded and the walk moves one word. So the first
+  occurrence of a repeated passage is not counted and counted repeats never overlap: a passage that
+  occurs twice counts once ("not counting overlapping characters twice", the paper says).
 """
 
 from __future__ import annotations
@@ -142,12 +146,11 @@ def repetition_failure(text: str, options: RepetitionOptions, skip=frozenset(),
         if check not in skip and value > limit:
             return check, value
     words = split_words(text) if words is None else words
-    if len(words) < 2:
+    if len(words) < 2 or not text:
         return None
     ids_of: dict[str, int] = {}
     word_ids = np.fromiter((ids_of.setdefault(w, len(ids_of)) for w in words), np.uint64, len(words))
     lengths = np.fromiter(map(len, words), np.int64, len(words))
-    total_chars = int(lengths.sum())
     char_prefix = np.concatenate(([0], np.cumsum(lengths)))
     keys = None
     for n in range(1, max(DUPLICATED_NGRAM_SIZES) + 1):
@@ -158,26 +161,44 @@ def repetition_failure(text: str, options: RepetitionOptions, skip=frozenset(),
             check = f"top_{n}gram_chars"
             if check in skip:
                 continue
-            _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-            top = int(np.argmax(counts))
-            if counts[top] < 2:
-                continue
-            start = int(first[top])
-            share = min(1.0, int(counts[top]) * int(char_prefix[start + n] - char_prefix[start]) / total_chars)
+            share = top_ngram_chars(keys, char_prefix, n) / len(text)
             if share > options.max_top_ngram_chars[TOP_NGRAM_SIZES.index(n)]:
                 return check, share
         elif n in DUPLICATED_NGRAM_SIZES:
             check = f"duplicated_{n}gram_chars"
             if check in skip:
                 continue
-            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-            starts = np.flatnonzero(counts[inverse] > 1)
-            if not len(starts):
-                continue
-            cover = np.zeros(len(words) + 1, np.int64)
-            np.add.at(cover, starts, 1)
-            np.add.at(cover, starts + n, -1)
-            share = int(lengths[np.cumsum(cover[:-1]) > 0].sum()) / total_chars
+            share = duplicated_ngram_chars(keys, char_prefix, n) / len(text)
             if share > options.max_duplicated_ngram_chars[DUPLICATED_NGRAM_SIZES.index(n)]:
                 return check, share
     return None
+
+
+def top_ngram_chars(keys: np.ndarray, char_prefix: np.ndarray, n: int) -> int:
+    """datatrove's `find_top_duplicate`: characters of the most frequent n-gram (words joined by spaces)
+    times its count; among equally frequent n-grams, the one that occurs first."""
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    most = counts == counts.max()
+    start = int(first[most].min())
+    return int(counts.max()) * (int(char_prefix[start + n] - char_prefix[start]) + n - 1)
+
+
+def duplicated_ngram_chars(keys: np.ndarray, char_prefix: np.ndarray, n: int) -> int:
+    """datatrove's `find_all_duplicate`: characters (without spaces) of the n-grams met again on a walk
+    over the words that jumps n words past each one. Only n-grams that occur more than once can be met
+    again, so the walk visits just their positions; the others are recorded and passed in one step."""
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    candidates = np.flatnonzero(counts[inverse] > 1)
+    seen: set[int] = set()
+    repeated, position = 0, 0
+    for start in candidates.tolist():
+        if start < position:  # inside a counted repeat: jumped over
+            continue
+        key = int(keys[start])
+        if key in seen:
+            repeated += int(char_prefix[start + n] - char_prefix[start])
+            position = start + n
+        else:
+            seen.add(key)
+            position = start + 1
+    return repeated

@@ -24,12 +24,15 @@ import argparse
 import os
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from curation.job import SparkJob, write_json
+from curation.corpora import parse_corpus_spec
+from curation.job import SparkJob, check_input, published_path, write_json
 from curation.rules import c4, gopher
 from curation.rules.blocklist import Blocklist, blocked_by, load_blocklist
 from curation.rules.language import identify_language, unknown_languages, words
@@ -173,42 +176,73 @@ def decide_batch(batch: pa.RecordBatch, options: RulesOptions) -> pa.RecordBatch
 # --- the Spark job ------------------------------------------------------------------------------------
 
 
+KEPT_TOTALS = {"lines_removed": "c4_lines_removed", "chars_removed": "c4_chars_removed", "email": "pii_email",
+               "ip": "pii_ip", "phone": "pii_phone"}  # summed over the kept documents
+KEPT_DOCUMENTS = {"edited": "c4_lines_removed", "redacted": "pii_redactions"}  # kept documents where > 0
+
+
+def batch_tally(decided: pa.RecordBatch) -> dict[str, Counter]:
+    """What the summary needs from one decided batch: rows read, documents per reason (`kept` among them)
+    and per language, and the kept documents' C4 and PII totals."""
+    def counts(column: pa.Array) -> Counter:
+        found = pc.value_counts(column.fill_null("none")).to_pylist()
+        return Counter({row["values"]: row["counts"] for row in found})
+
+    kept = decided.filter(pc.equal(decided.column("reason"), KEPT))
+    totals = {key: pc.sum(kept.column(column)).as_py() or 0 for key, column in KEPT_TOTALS.items()}
+    totals |= {key: pc.sum(pc.greater(kept.column(column), 0).cast(pa.int64())).as_py() or 0
+               for key, column in KEPT_DOCUMENTS.items()}
+    return {"rows": Counter({"rows": decided.num_rows}), "reasons": counts(decided.column("reason")),
+            "languages": counts(decided.column("language")), "kept": Counter(totals)}
+
+
+class TallyParam:
+    """An accumulator of `batch_tally`s (Spark's AccumulatorParam interface): each task adds its batches'
+    tallies, the driver reads the sum once the write is done. Spark applies the updates of a task of a
+    result stage (the write) once, however often the task is retried."""
+
+    def zero(self, value: dict) -> dict:
+        return {}
+
+    def addInPlace(self, total: dict, more: dict) -> dict:  # noqa: N802 - Spark's name
+        for name, counts in more.items():
+            total.setdefault(name, Counter()).update(counts)
+        return total
+
+
 def rules_documents(spark, documents, output: str, options: RulesOptions) -> dict:
     """Apply the rules to `documents` (a DataFrame with `text`, optionally `url`) and write OUTPUT/kept/,
-    OUTPUT/rejects/ (`reason=...` sub-directories, with `value`) and OUTPUT/summary.json; the summary."""
-    from pyspark.sql import functions as F
+    OUTPUT/rejects/ (`reason=...` sub-directories, with `value`) and OUTPUT/summary.json; the summary.
+
+    One pass over the input: the decided documents are written once, partitioned by reason, and the
+    partitions renamed into kept/ and rejects/; the statistics are tallied per batch in the same pass (an
+    accumulator), so there is no count before nor aggregation after. The pipeline checks the tallies
+    against the rows written (curation.pipeline, conservation)."""
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     from curation.classify import split_outcomes
 
-    documents_in = documents.count()
-    schema = from_arrow_schema(output_schema(to_arrow_schema(documents.schema)))
+    decided_schema = output_schema(to_arrow_schema(documents.schema))
     if options.blocklists:  # one copy per executor, not one per task
         shipped = spark.sparkContext.broadcast(options.blocklists)
         options = replace(options, blocklists=())
     else:
         shipped = None
+    tallies = spark.sparkContext.accumulator({}, TallyParam())
 
     def decide_batches(batches):
         task_options = replace(options, blocklists=shipped.value) if shipped else options
         for batch in batches:
-            yield decide_batch(batch, task_options)
+            decisions = decide_batch(batch, task_options)
+            tallies.add(batch_tally(decisions))
+            yield decisions
 
     decided = f"{output}/_decided"
-    documents.mapInArrow(decide_batches, schema).write.mode("overwrite").partitionBy("reason").parquet(decided)
+    documents.mapInArrow(decide_batches, from_arrow_schema(decided_schema)).write.mode("overwrite") \
+        .partitionBy("reason").parquet(decided)
     split_outcomes(spark, decided, output, from_arrow_schema(
-        pa.schema([f for f in output_schema(to_arrow_schema(documents.schema)) if f.name != "reason"])))
-    kept = spark.read.parquet(f"{output}/kept").agg(
-        F.count("*").alias("kept"), F.sum("c4_lines_removed").alias("lines"), F.sum("c4_chars_removed").alias("chars"),
-        F.sum(F.when(F.col("c4_lines_removed") > 0, 1).otherwise(0)).alias("edited"),
-        F.sum("pii_email").alias("email"), F.sum("pii_ip").alias("ip"), F.sum("pii_phone").alias("phone"),
-        F.sum(F.when(F.col("pii_redactions") > 0, 1).otherwise(0)).alias("redacted")).first()
-    rejected = {r["reason"]: r["count"] for r in spark.read.parquet(f"{output}/rejects").groupBy("reason").count()
-                .collect()}
-    languages = {r["language"] or "none": r["count"] for r in spark.read.parquet(f"{output}/kept").select("language")
-                 .unionByName(spark.read.parquet(f"{output}/rejects").select("language"))
-                 .groupBy("language").count().orderBy(F.desc("count"), "language").limit(20).collect()}
-    summary = summarize(documents_in, kept.asDict(), rejected, languages, options, shipped.value if shipped else ())
+        pa.schema([f for f in decided_schema if f.name != "reason"])))
+    summary = summarize(tallies.value, options, shipped.value if shipped else ())
     write_json(spark, f"{output}/summary.json", summary)
     return summary
 
@@ -221,28 +255,31 @@ def reason_order(reason: str) -> tuple[int, int, str]:
             checks.index(check) if check in checks else len(checks), check)
 
 
-def summarize(documents_in: int, kept: dict, rejected: dict, languages: dict, options: RulesOptions,
-              blocklists) -> dict:
-    rejected = {reason: rejected[reason] for reason in sorted(rejected, key=reason_order)}
+def summarize(tally: dict[str, Counter], options: RulesOptions, blocklists) -> dict:
+    """summary.json from the job's summed `batch_tally`s."""
+    reasons = tally.get("reasons", Counter())
+    kept, totals = reasons.get(KEPT, 0), tally.get("kept", Counter())
+    rejected = {reason: reasons[reason] for reason in sorted(set(reasons) - {KEPT}, key=reason_order)}
     by_family: dict[str, int] = {}
     for reason, count in rejected.items():
         by_family[reason.split(":")[0]] = by_family.get(reason.split(":")[0], 0) + count
+    documents_in = tally.get("rows", Counter())["rows"]
+    languages = sorted(tally.get("languages", Counter()).items(), key=lambda item: (-item[1], item[0]))[:20]
     return {
         "documents_in": documents_in,
-        "kept": kept["kept"],
+        "kept": kept,
         "rejected": sum(rejected.values()),
-        "keep_rate": round(kept["kept"] / documents_in, 4) if documents_in else 0.0,
+        "keep_rate": round(kept / documents_in, 4) if documents_in else 0.0,
         "rejected_by_reason": rejected,
         "rejected_by_family": by_family,
-        "c4": {"documents_edited": kept["edited"] or 0, "lines_removed": kept["lines"] or 0,
-               "chars_removed": kept["chars"] or 0},
-        "pii": {"documents_redacted": kept["redacted"] or 0, "email": kept["email"] or 0, "ip": kept["ip"] or 0,
-                "phone": kept["phone"] or 0},
-        "languages_in": languages,
+        "c4": {"documents_edited": totals["edited"], "lines_removed": totals["lines_removed"],
+               "chars_removed": totals["chars_removed"]},
+        "pii": {"documents_redacted": totals["redacted"], **{key: totals[key] for key in ("email", "ip", "phone")}},
+        "languages_in": dict(languages),
         "blocklists": {b.category: b.entries for b in blocklists},
         "options": {"languages": list(options.languages), "min_language_score": options.min_language_score,
                     "skip": sorted(options.skip), "redact_phone_numbers": options.redact_phone_numbers},
-        "conserved": documents_in == kept["kept"] + sum(rejected.values()),
+        "conserved": documents_in == kept + sum(rejected.values()),
     }
 
 
@@ -289,7 +326,7 @@ class RulesJob(SparkJob):
                             help="least share of the text in the detected language (FineWeb: 0.65)")
         parser.add_argument("--max-garbage-fraction", type=float, default=RulesOptions.max_garbage_fraction,
                             help="most share of control, U+FFFD and private-use characters")
-        parser.add_argument("--blocklist", action="append", default=[], metavar="CATEGORY=PATH",
+        parser.add_argument("--blocklist", action="append", dest="blocklists", default=[], metavar="CATEGORY=PATH",
                             help="a blocklist (a file, or a directory with domains/urls files), repeatable")
         parser.add_argument("--skip", type=comma_list, default=(), metavar="CHECK,...",
                             help="families (input, blocklist, language, gopher_quality, gopher_repetition, c4, pii) "
@@ -302,10 +339,7 @@ class RulesJob(SparkJob):
                 parser.add_argument(option_name(prefix, option.name), default=default, help=f"default: {shown}",
                                     type=float_list if isinstance(default, tuple) else type(default))
 
-    def validate(self, args):
-        from curation.corpora import corpus_files
-
-        corpus_files(args.input)
+    def check_options(self, args):
         unknown = unknown_languages(args.languages)
         if unknown or not args.languages:
             raise ConfigError(f"--languages: unknown language code {unknown[0]!r} (CLD2 codes such as en, de, zh, ja)"
@@ -326,7 +360,10 @@ class RulesJob(SparkJob):
         args.options = RulesOptions(languages=tuple(args.languages), min_language_score=args.min_language_score,
                                     max_garbage_fraction=args.max_garbage_fraction,
                                     redact_phone_numbers=args.redact_phone_numbers, skip=frozenset(args.skip),
-                                    blocklists=load_blocklists(args.blocklist), **tuned)
+                                    blocklists=load_blocklists(args.blocklists), **tuned)
+
+    def validate(self, args):
+        check_input(parse_corpus_spec(args.input))
 
     def run(self, spark, args):
         from curation.classify import documents_to_filter
@@ -336,7 +373,7 @@ class RulesJob(SparkJob):
         print(f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
               f"({summary['keep_rate']:.1%}), "
               f"rejected {summary['rejected_by_family']}; C4 removed {summary['c4']['lines_removed']} lines; "
-              f"PII redacted {summary['pii']}; outputs under {args.output}")
+              f"PII redacted {summary['pii']}; outputs under {published_path(args.output)}")
         if not summary["conserved"]:
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
             return 1
