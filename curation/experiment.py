@@ -5,12 +5,17 @@
   C  the curated mixture: B plus the reference corpora at GPT-3's weights   RUN/mixture/manifest.json
 
 A vs B is the effect of filtering; B vs C the effect of adding the reference corpora. All three use
-C's tokenizer, one preset, one seed and one token budget, and are evaluated on two kinds of held-out
-text that none of them trained on:
+C's tokenizer, one preset, one seed and one token budget, and are evaluated on held-out text that none
+of them trained on. On the synthetic demo (`make experiment`), two kinds:
   real     WebText, Wikipedia and Gutenberg books from ../shared/data/reference (when present): how
            well what the demo's synthetic data teaches carries over to real text;
   sample   reference corpora made by the sample generator with a seed the demo did not use: text
            of the kind the demo's quality classifier was taught to prefer, but never seen.
+On the real-page crawl (`make experiment-real`: `--held-out SPLIT`, a curation.realsplit directory, whose
+training parts the run's config read), only real text, held out of the run's inputs: the gold main text
+of pages of sites the crawl does not contain (real.web) and documents held out of each reference corpus
+(real.webtext, real.wikipedia, real.books). The shared reference corpora themselves cannot be held-out
+text there: they are C's training data.
 
 A and B are built by the mixture stage (curation.mixture.build_mixture, the library behind
 jobs/mixture.py) with C's vocabulary and merges. Output under OUT: A/, B/, C/ (mixtures and
@@ -25,15 +30,20 @@ import math
 import shutil
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 
+from curation.realsplit import REFERENCE_FILES
 from curation.settings import shared_data_dir
 from curation.spark import ConfigError
 
 EXIT_CONFIG = 2
 HELD_OUT_SEED = 1_000_003  # a seed no sample of the demo uses
-REFERENCE_FILES = (("webtext", "webtext.jsonl.gz", ""), ("wikipedia", "wikipedia.jsonl.gz", ""),
-                   ("books", "books.jsonl.gz", ",strip_gutenberg=true"))
+# what the held-out sets are, for the results table's caption
+DEMO_HELD_OUT = "`real.*`: ../shared/data/reference; `sample.*`: reference corpora generated with an unseen seed"
+SPLIT_HELD_OUT = ("`real.web`: the gold main text of pages of sites the crawl does not contain; `real.webtext`, "
+                  "`real.wikipedia`, `real.books`: documents held out of the shared reference corpora "
+                  "(`make realsplit`)")
 MODELS = (
     ("A", "raw extracted crawl", "extract/documents"),
     ("B", "filtered + deduplicated crawl", "decontaminate/crawl/documents"),
@@ -41,9 +51,47 @@ MODELS = (
 )
 
 
+def split_held_out_specs(split: Path) -> list[str]:
+    """The held-out text of a curation.realsplit directory, named `real.NAME`."""
+    from curation.realsplit import held_out_specs as split_specs
+
+    return [f"real.{name}={spec}" for name, spec in split_specs(split)]
+
+
+def check_run_excludes(run: Path, split: Path) -> None:
+    """Refuse a run that may have trained on the split's held-out text: the reference corpora its dedup stage
+    read must be the split's training parts, and its crawl a real-page crawl (curation.realcrawl) of the split's
+    pages. Raises ConfigError."""
+    from curation.realcrawl import SUMMARY as CRAWL_SUMMARY
+    from curation.realsplit import SUMMARY as SPLIT_SUMMARY
+
+    def marker_files(stage: str) -> list[Path]:
+        try:
+            marker = json.loads((run / stage / "_SUCCESS").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ConfigError(f"{run / stage / '_SUCCESS'} is missing or unreadable: run the pipeline "
+                              "(`make demo-real`)") from None
+        return [Path(entry["path"]).resolve() for entry in marker["inputs"]["files"]]
+
+    expected = {(split / "reference" / file).resolve() for _, file, _ in REFERENCE_FILES}
+    if set(marker_files("dedup")) != expected:
+        raise ConfigError(f"{run}'s reference corpora are not the training parts in {split / 'reference'}: "
+                          "its models may have seen the held-out documents")
+    split_files = json.loads((split / SPLIT_SUMMARY).read_text(encoding="utf-8"))["files"]
+    pages = {entry["sha256"] for entry in split_files if entry["file"].startswith("html/")}
+    for crawl in {path.parent.parent for path in marker_files("extract")}:
+        try:
+            sources = json.loads((crawl / CRAWL_SUMMARY).read_text(encoding="utf-8"))["parameters"]["sources"]
+        except (OSError, ValueError, KeyError):
+            raise ConfigError(f"{run}'s crawl {crawl} is not a real-page crawl (no {CRAWL_SUMMARY})") from None
+        if not {source["sha256"] for source in sources} <= pages:
+            raise ConfigError(f"{run}'s crawl {crawl} was not built from {split / 'html'} (`make realcrawl`): "
+                              "it may hold the held-out sites' pages")
+
+
 def held_out_specs(out: Path) -> list[str]:
-    """Corpus specs of the held-out text, named FAMILY.NAME: `sample.*` always, `real.*` when the shared
-    data is there."""
+    """The demo's held-out text, named FAMILY.NAME: `sample.*` always, `real.*` when the shared data is
+    there."""
     from curation.sample import MIN_PAGES, generate_sample
 
     sample = out / "held_out_sample"
@@ -93,7 +141,7 @@ def check_same_tokenizer(mixtures: dict, probe_specs: list[str]) -> None:
 
     corpus = parse_corpus_spec(probe_specs[0])
     fmt, files = corpus_files(corpus.path, corpus.fmt)
-    texts = [r["text"] for _, r in zip(range(20), iter_corpus_file(files[0], files[0], fmt, corpus)) if r["text"]]
+    texts = [r["text"] for r in islice(iter_corpus_file(files[0], files[0], fmt, corpus), 20) if r["text"]]
     encodings = {model: [e.ids for e in mixture.tokenizer().encode_batch(texts)] for model, mixture in mixtures.items()}
     if len({json.dumps(ids) for ids in encodings.values()}) != 1:
         raise ValueError("the three mixtures' tokenizers encode the same text differently")
@@ -114,7 +162,7 @@ def results_markdown(results: dict) -> str:
         f"better; a uniform guess over the {results['vocab_size']:,}-token vocabulary scores "
         f"{math.log(results['vocab_size']):.3f}) with the same tokenizer on {results['eval_tokens']:,} tokens of "
         f"each text, at most {results['eval_doc_tokens']:,} from each document "
-        "(`real.*`: ../shared/data/reference; `sample.*`: reference corpora generated with an unseen seed). "
+        f"({results['held_out_source']}). "
         "Bold: the lowest in its column.",
         "",
         "| model | training data | documents | tokens | epochs | final train loss | "
@@ -127,9 +175,10 @@ def results_markdown(results: dict) -> str:
     best = [min(column(row) for row in results["models"]) for column in columns]
     for row in results["models"]:
         epochs = ", ".join(f"{name} {e:.2f}" for name, e in row["epochs"].items())
-        cells = [f"**{column(row):.3f}**" if column(row) == low else f"{column(row):.3f}" for column, low in zip(columns, best)]
-        lines.append(f"| {row['model']} | {row['data']} | {row['documents']:,} | {row['dataset_tokens']:,} | {epochs} | "
-                     f"{row['final_loss']:.3f} | " + " | ".join(cells) + " |")
+        cells = [f"**{column(row):.3f}**" if column(row) == low else f"{column(row):.3f}"
+                 for column, low in zip(columns, best, strict=True)]
+        lines.append(f"| {row['model']} | {row['data']} | {row['documents']:,} | {row['dataset_tokens']:,} | "
+                     f"{epochs} | {row['final_loss']:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,11 +196,11 @@ def plot_curves(results: dict, runs: dict, path: Path) -> None:
         trained, evaluated = [e for e in log if "loss" in e], [e for e in log if "eval" in e]
         label = f"{row['model']}: {row['data']}"
         axes[0].plot([e["tokens"] for e in trained], [e["loss"] for e in trained], label=label)
-        for axis, family in zip(axes[1:], families):
-            axis.plot([e["tokens"] for e in evaluated], [family_means(e["eval"]["held_out"])[family] for e in evaluated],
-                      marker="o", label=label)
+        for axis, family in zip(axes[1:], families, strict=True):
+            means = [family_means(e["eval"]["held_out"])[family] for e in evaluated]
+            axis.plot([e["tokens"] for e in evaluated], means, marker="o", label=label)
     axes[0].set(title="training loss", xlabel="tokens", ylabel="loss (nats/token)")
-    for axis, family in zip(axes[1:], families):
+    for axis, family in zip(axes[1:], families, strict=True):
         axis.set(title=f"held-out loss: {family} text (mean)", xlabel="tokens")
     for axis in axes:
         axis.grid(alpha=0.3)
@@ -162,13 +211,17 @@ def plot_curves(results: dict, runs: dict, path: Path) -> None:
 
 
 def run_experiment(run: Path, out: Path, preset: str, tokens: int, seed: int, cores: int, eval_tokens: int,
-                   eval_doc_tokens: int, eval_every: int) -> dict:
-    from curation.mixture import load_manifest
+                   eval_doc_tokens: int, eval_every: int, split: Path | None = None) -> dict:
+    """Build A's and B's mixtures, train A, B and C, write OUT/results.{json,md} and loss_curves.png. `split`:
+    a curation.realsplit directory whose held-out text is the evaluation (default: the demo's held-out text)."""
+    from curation.manifest import load_manifest
     from curation.train import TrainConfig, train
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    specs = held_out_specs(out)
+    if split:
+        check_run_excludes(run, split)
+    specs = split_held_out_specs(split) if split else held_out_specs(out)
     build_crawl_mixtures(run, out, tokens, seed, cores)
     manifests = {"A": out / "A" / "mixture", "B": out / "B" / "mixture", "C": run / "mixture"}
     mixtures = {model: load_manifest(path) for model, path in manifests.items()}
@@ -198,6 +251,7 @@ def run_experiment(run: Path, out: Path, preset: str, tokens: int, seed: int, co
         "preset": preset, "parameters": summary["parameters"], "n_ctx": summary["config"]["n_ctx"], "tokens": tokens,
         "seed": seed, "cores": cores, "eval_tokens": eval_tokens, "eval_doc_tokens": eval_doc_tokens,
         "vocab_size": mixtures["C"].manifest["tokenizer"]["vocab_size"], "held_out_sets": list(held_out),
+        "held_out_source": SPLIT_HELD_OUT if split else DEMO_HELD_OUT,
         "held_out_specs": specs, "held_out_texts": summary["held_out"], "models": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -218,17 +272,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2, help="Spark tasks and torch threads")
     parser.add_argument("--eval-tokens", type=count, default=16_384, help="tokens of each held-out text")
-    parser.add_argument("--eval-doc-tokens", type=count, default=1024, help="tokens from the start of each held-out document")
+    parser.add_argument("--eval-doc-tokens", type=count, default=1024,
+                        help="tokens from the start of each held-out document")
     parser.add_argument("--eval-every", type=int, default=40, help="steps between held-out evaluations")
+    parser.add_argument("--held-out", help="evaluate on the held-out text of this curation.realsplit directory "
+                                           "(make experiment-real: data/realsplit) instead of the demo's")
     args = parser.parse_args(argv)
     run = Path(args.run)
     missing = [str(run / source) for _, _, source in MODELS if not (run / source).exists()]
     if missing:
         print(f"experiment: error: {missing[0]} not found: run `make demo` first (or pass --run)", file=sys.stderr)
         return EXIT_CONFIG
+    split = Path(args.held_out) if args.held_out else None
+    if split and not (split / "split.json").is_file():
+        print(f"experiment: error: {split / 'split.json'} not found: run `make realsplit` first", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         results = run_experiment(run, Path(args.out or run / "experiment"), args.preset, args.tokens, args.seed,
-                                 args.cores, args.eval_tokens, args.eval_doc_tokens, args.eval_every)
+                                 args.cores, args.eval_tokens, args.eval_doc_tokens, args.eval_every, split)
     except ConfigError as err:
         print(f"experiment: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
