@@ -8,7 +8,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export CURATION_SHARED_DATA ?= $(abspath ../shared/data)
 SPARK_MASTER ?= local[*]
-SPARK_SUBMIT = $(VENV)/bin/spark-submit --master '$(SPARK_MASTER)' --driver-memory 4g --conf spark.ui.showConsoleProgress=true
+# Spark logs warnings and errors only (CURATION_SPARK_LOG_LEVEL=INFO for everything), from the JVM's first line
+SPARK_SUBMIT = $(VENV)/bin/spark-submit --master '$(SPARK_MASTER)' --driver-memory 4g --conf spark.ui.showConsoleProgress=true \
+	--driver-java-options '-Dlog4j2.configurationFile=$(abspath curation/log4j2.properties)'
 
 SEED ?= 0
 PAGES ?= 600
@@ -22,7 +24,10 @@ REFERENCE ?= webtext=$(SAMPLE)/reference/webtext.jsonl.gz wikipedia=$(SAMPLE)/re
 ALPHA ?= 9
 ALPHA_RULE ?= match_reference_mean
 MODEL ?= $(RUN)/classifier
-CRAWL ?= $(RUN)/extract/documents
+# the rules stage reads the extracted documents; the classifier and classify read what it kept
+BLOCKLISTS ?= adult=$(SAMPLE)/blocklists/adult
+LANGUAGES ?= en
+CRAWL ?= $(RUN)/rules/kept
 PRIORITY ?= webtext,wikipedia,books,crawl
 BENCHMARKS ?= $(SAMPLE)/benchmarks
 DECONTAM_INPUT ?= crawl=$(RUN)/dedup/crawl webtext=$(RUN)/dedup/webtext wikipedia=$(RUN)/dedup/wikipedia books=$(RUN)/dedup/books
@@ -31,8 +36,8 @@ TOKEN_BUDGET ?=
 VOCAB_SIZE ?= 50257
 MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
 
-.PHONY: help venv check-java sample extract classify dedup decontaminate mixture demo test clean \
-	bench-extract bench-classifier bench-dedup bench-decontam bench-mixture
+.PHONY: help venv check-java sample extract rules classify dedup decontaminate mixture demo test clean \
+	bench-extract bench-rules bench-classifier bench-dedup bench-decontam bench-mixture
 
 help:
 	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it (configs/demo.toml)"
@@ -41,14 +46,16 @@ help:
 	@echo "make test            set up .venv, run the test suite"
 	@echo "make sample          generate the seeded sample (PAGES=$(PAGES) SEED=$(SEED) SAMPLE=$(SAMPLE))"
 	@echo "make extract         WARC -> documents (INPUT=$(INPUT) OUT=$(OUT) EXTRACTOR=$(EXTRACTOR))"
+	@echo "make rules           language ID, Gopher and C4 rules, blocklists, PII redaction (BLOCKLISTS=$(BLOCKLISTS))"
 	@echo "make classify        train the quality classifier, score and Pareto-resample the crawl (ALPHA=$(ALPHA))"
 	@echo "make dedup           exact + MinHash LSH dedup within and across datasets (PRIORITY=$(PRIORITY))"
 	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
-	@echo "make bench-STAGE     STAGE = extract, classifier, dedup, decontam, mixture: Spark vs a plain loop"
+	@echo "make bench-STAGE     STAGE = extract, rules, classifier, dedup, decontam, mixture: Spark vs a plain loop"
 	@echo "make train           train a GPT on a mixture (MANIFEST=$(MANIFEST) PRESET=$(PRESET) TRAIN_OUT=$(TRAIN_OUT) TRAIN_ARGS=...)"
 	@echo "make bench-train     tokens/s of the tiny preset on the CPU (+ GPT-3 Small tokens/s and MFU on CUDA), one JSON line"
 	@echo "make experiment      raw crawl vs filtered crawl vs curated mixture: same GPT, held-out loss table (EXPERIMENT_TOKENS=$(EXPERIMENT_TOKENS))"
+	@echo "make experiment-real the same on the real-page crawl and the shared corpora, on real text held out of both"
 	@echo "make notebooks       execute notebooks/ against a run's outputs (RUN=$(RUN)); copies in $(RUN)/notebooks/"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -68,6 +75,10 @@ sample: venv
 
 extract: check-java
 	$(SPARK_SUBMIT) jobs/extract.py --input $(INPUT) --output $(OUT) --extractor $(EXTRACTOR) --overwrite
+
+rules: check-java
+	$(SPARK_SUBMIT) jobs/rules.py --input $(RUN)/extract/documents --output $(RUN)/rules --languages $(LANGUAGES) \
+		$(addprefix --blocklist ,$(BLOCKLISTS)) --overwrite
 
 classify: check-java
 	$(SPARK_SUBMIT) jobs/train_classifier.py $(addprefix --positive ,$(REFERENCE)) --negative crawl=$(CRAWL) \
@@ -97,11 +108,14 @@ demo: check-java sample $(VENV)/.torch
 test: check-java $(VENV)/.torch
 	$(PY) -m pytest -q
 
-bench-extract: check-java
-	$(PY) -m curation.bench extract
+bench-extract bench-rules bench-dedup bench-mixture: check-java
+	$(PY) -m curation.benchmarks $(@:bench-%=%)
 
-bench-classifier bench-dedup bench-decontam bench-mixture: check-java
-	$(PY) -m curation.bench $(@:bench-%=%)
+bench-classifier: check-java
+	$(PY) -m curation.benchmarks classify
+
+bench-decontam: check-java
+	$(PY) -m curation.benchmarks decontaminate
 
 # training: PyTorch (the CPU wheel is enough), installed once beside the package
 TORCH ?= torch==2.13.0
@@ -121,10 +135,29 @@ train: $(VENV)/.torch
 	$(PY) -m curation.train --manifest $(MANIFEST) --preset $(PRESET) --out $(TRAIN_OUT) $(TRAIN_ARGS)
 
 bench-train: $(VENV)/.torch
-	$(PY) -m curation.train --bench
+	$(PY) -m curation.benchmarks train
 
 experiment: check-java $(VENV)/.torch
 	$(PY) -m curation.experiment --run $(RUN) --tokens $(EXPERIMENT_TOKENS) --seed $(SEED)
+
+# the same pipeline on real pages: the real-page crawl built from ../shared/data/html, the shared corpora,
+# less the sites and documents `realsplit` holds out for experiment-real (configs/realcrawl.toml reads data/realsplit)
+REALSPLIT := data/realsplit
+REALCRAWL ?= data/realcrawl
+RESPONSES ?= 3000
+
+.PHONY: realsplit realcrawl demo-real experiment-real
+realsplit: venv
+	$(PY) -m curation.realsplit --output $(REALSPLIT) --seed $(SEED)
+
+realcrawl: realsplit
+	$(PY) -m curation.realcrawl --output $(REALCRAWL) --responses $(RESPONSES) --seed $(SEED) --html $(REALSPLIT)/html
+
+demo-real: check-java realcrawl
+	$(SPARK_SUBMIT) jobs/pipeline.py --config configs/realcrawl.toml
+
+experiment-real: demo-real $(VENV)/.torch
+	$(PY) -m curation.experiment --run data/realcrawl-run --held-out $(REALSPLIT) --tokens $(EXPERIMENT_TOKENS) --seed $(SEED)
 
 # the whole pipeline from one config; the test that runs it on a standalone cluster
 CONFIG ?= configs/demo.toml

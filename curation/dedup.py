@@ -20,12 +20,10 @@ and equi-joins whole rows, so one common hash value becomes one huge skewed part
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import sys
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass
 
@@ -33,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.features import hash64, murmur3_x86_32, spark_tokens
-from curation.job import EXIT_BAD_INPUT, SparkJob, write_json
+from curation.job import EXIT_BAD_INPUT, SparkJob, check_input, published_path, write_json
 from curation.spark import ConfigError
 
 FEATURES = ("shingles", "classifier")
@@ -307,6 +305,9 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     """
     from pyspark.sql import functions as F
 
+    from curation.corpora import spread_single_task
+
+    datasets = {name: spread_single_task(frame) for name, frame in datasets.items()}  # one big file: many tasks
     names = list(datasets)
     priority = priority or names
     rank = {name: i for i, name in enumerate(priority)}
@@ -404,7 +405,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     report = {**summary, "cluster_size_histogram": histogram, "example_pairs": examples}
     write_json(spark, f"{output}/summary.json", summary)
     write_json(spark, f"{output}/report.json", report)
-    for frame in (sigs, keys, clusters, removed):
+    for frame in (sigs, keys, clusters, removed, *datasets.values()):
         frame.unpersist()
     return summary
 
@@ -462,15 +463,18 @@ class DedupJob(SparkJob):
         parser.add_argument("--bucket-cap", type=int, default=defaults.bucket_cap)
         parser.add_argument("--seed", type=int, default=defaults.seed)
 
-    def validate(self, args):
+    def check_options(self, args):
         args.datasets = parse_dataset_args(args.dataset)
         args.priority_list = parse_priority(args.priority, list(args.datasets))
-        for name, spec in args.datasets.items():
-            if "://" not in spec.path and not os.path.exists(spec.path):
-                raise ConfigError(f"dataset {name}: no such file or directory: {spec.path}")
         args.options = DedupOptions(args.features, args.ngram, args.num_features, args.num_hashes, args.bands,
                                     args.rows, args.threshold, args.bucket_cap, args.seed)
         args.options.check()
+
+    def validate(self, args):
+        for name, spec in args.datasets.items():
+            if "://" not in spec.path and not os.path.exists(spec.path):
+                raise ConfigError(f"dataset {name}: no such file or directory: {spec.path}")
+            check_input(spec)
 
     def run(self, spark, args):
         from curation.corpora import read_documents
@@ -481,7 +485,7 @@ class DedupJob(SparkJob):
         except BadInput as err:
             print(f"dedup: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(format_summary(summary, args.output))
+        print(format_summary(summary, published_path(args.output)))
         if not summary["conserved"]:
             print("dedup: error: documents in != kept + removed", file=sys.stderr)
             return 1
@@ -501,264 +505,3 @@ def format_summary(summary: dict, output: str) -> str:
                      f"{guard['skipped_sub_buckets']} still too big were skipped ({guard['skipped_bucket_slots']} slots)")
     lines.append(f"dedup: wrote {output}/<dataset>/, {output}/removals, {output}/report.json, {output}/summary.json")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- evaluation: controlled edits of real documents
-EDIT_TYPES = ("insert", "delete", "substitute", "shuffle", "boilerplate", "truncate", "containment", "unrelated")
-EDIT_RATES = (0.02, 0.05, 0.1, 0.2)
-BOILERPLATE = ("Home | News | Sport | Weather | Contact us | Privacy policy | Terms of use | Cookie settings | "
-               "Subscribe to our newsletter | Share on Facebook | Share on Twitter | Copyright all rights reserved")
-
-
-def apply_edit(text: str, kind: str, rate: float, rng: random.Random, other: str) -> str:
-    """`text` changed by one controlled edit at `rate` (`other` is an unrelated document)."""
-    words = text.split()
-    count = max(1, round(len(words) * rate))
-    if kind == "insert":
-        for _ in range(count):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(words))
-    elif kind == "delete":
-        for _ in range(min(count, len(words) - 1)):
-            del words[rng.randrange(len(words))]
-    elif kind == "substitute":
-        for position in rng.sample(range(len(words)), min(count, len(words))):
-            words[position] = rng.choice(words)
-    elif kind == "shuffle":  # paragraphs (or, in a one-paragraph text, ~20-word chunks) in a new order
-        parts = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-        if len(parts) < 3:
-            parts = [" ".join(words[i:i + 20]) for i in range(0, len(words), 20)]
-        moved = max(2, round(len(parts) * rate * 5))
-        chosen = rng.sample(range(len(parts)), min(moved, len(parts)))
-        shuffled = [parts[i] for i in chosen]
-        rng.shuffle(shuffled)
-        for i, part in zip(chosen, shuffled):
-            parts[i] = part
-        return "\n\n".join(parts)
-    elif kind == "boilerplate":
-        extra = " ".join(BOILERPLATE.split()[:max(5, count)])
-        return f"{extra}\n\n{text}\n\n{extra}"
-    elif kind == "truncate":
-        words = words[:max(1, len(words) - count)]
-    elif kind == "containment":  # the document inside a longer page
-        extra = other.split()[:count]
-        return " ".join(extra[:len(extra) // 2] + words + extra[len(extra) // 2:])
-    elif kind == "unrelated":
-        return other
-    return " ".join(words)
-
-
-def labelled_pairs(texts: list[str], seed: int = 0, per_setting: int = 40) -> list[tuple[str, float, str, str]]:
-    """(edit, rate, original, copy) pairs from real documents; `unrelated` pairs are true negatives."""
-    rng = random.Random(seed)
-    usable = [t for t in texts if len(t.split()) >= 50]
-    pairs = []
-    for kind in EDIT_TYPES:
-        for rate in EDIT_RATES:
-            for _ in range(per_setting):
-                a, b = rng.sample(usable, 2)
-                pairs.append((kind, rate, a, apply_edit(a, kind, rate, rng, b)))
-    return pairs
-
-
-def evaluate_pairs(pairs, options: DedupOptions, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9), positive_jaccard: float = 0.8) -> dict:
-    """Precision and recall of LSH candidates + Jaccard verification on labelled pairs, per edit and threshold.
-
-    A pair is found at threshold t when the two documents share an LSH bucket and their Jaccard is >= t.
-    Precision counts found `unrelated` pairs as false; recall is over edited pairs with true Jaccard >=
-    `positive_jaccard` (the issue's target), and per edit type over all its pairs.
-    """
-    hasher, seeds = FeatureHasher(options), hash_seeds(options)
-    rows = []
-    for kind, rate, a, b in pairs:
-        fa, fb = hasher.features(a), hasher.features(b)
-        if len(fa) == 0 or len(fb) == 0:
-            continue
-        buckets, _ = band_keys(signatures([fa, fb], seeds), options)
-        rows.append((kind, rate, jaccard(fa, fb), bool((buckets[0] == buckets[1]).any())))
-    curve = {}
-    for t in thresholds:
-        found = [r for r in rows if r[3] and r[2] >= t]
-        true_found = [r for r in found if r[0] != "unrelated"]
-        positives = [r for r in rows if r[0] != "unrelated" and r[2] >= positive_jaccard]
-        curve[str(t)] = {
-            "precision": round(len(true_found) / len(found), 4) if found else 1.0,
-            "recall_j80": round(sum(r[3] and r[2] >= t for r in positives) / len(positives), 4) if positives else None,
-            "recall_edited": round(len(true_found) / max(1, sum(r[0] != "unrelated" for r in rows)), 4),
-        }
-    per_edit = {}
-    for kind in EDIT_TYPES:
-        for rate in EDIT_RATES:
-            subset = [r for r in rows if r[0] == kind and r[1] == rate]
-            if subset:
-                per_edit[f"{kind}@{rate}"] = {
-                    "pairs": len(subset), "mean_jaccard": round(sum(r[2] for r in subset) / len(subset), 3),
-                    "found": round(sum(r[3] and r[2] >= options.threshold for r in subset) / len(subset), 3)}
-    return {"pairs": len(rows), "threshold": options.threshold, "curve": curve, "per_edit": per_edit}
-
-
-def reference_texts(limit: int = 1500) -> list[str]:
-    """Real documents for the evaluation: ../shared/data/reference webtext then wikipedia."""
-    import gzip
-
-    from curation.settings import shared_data_dir
-
-    texts = []
-    for name in ("webtext", "wikipedia"):
-        path = shared_data_dir() / "reference" / f"{name}.jsonl.gz"
-        if path.is_file():
-            with gzip.open(path, "rt", encoding="utf-8") as lines:
-                texts += [json.loads(line)["text"] for _, line in zip(range(limit // 2), lines)]
-    return texts
-
-
-# ---------------------------------------------------------------- benchmark
-def loop_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, priority: list[str]) -> dict:
-    """The plain single-process baseline: datasketch MinHash + MinHashLSH, the same verification and
-    survivor rule, union-find clusters. Returns {(dataset, doc_id): survivor (dataset, doc_id)} for removals."""
-    from datasketch import MinHash, MinHashLSH
-
-    hasher = FeatureHasher(options)
-    lsh = MinHashLSH(num_perm=options.num_hashes, params=(options.bands, options.rows))
-    features, by_exact, parent = {}, {}, {}
-
-    def find(x):
-        while parent.get(x, x) != x:
-            x = parent[x]
-        return x
-
-    def union(a, b):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    for name in priority:
-        for doc_id, text in datasets[name]:
-            key = (name, doc_id)
-            exact = exact_key(text)
-            if exact is None:
-                continue
-            if exact in by_exact:
-                union(by_exact[exact], key)
-                continue
-            by_exact[exact] = key
-            feats = hasher.features(text)
-            if len(feats) == 0:
-                continue
-            features[key] = feats
-            minhash = MinHash(num_perm=options.num_hashes, seed=options.seed)
-            minhash.update_batch(feats.view(np.uint8).reshape(-1, 8))
-            for other in lsh.query(minhash):
-                if jaccard(feats, features[other]) >= options.threshold:
-                    union(key, other)
-            lsh.insert(key, minhash)
-    rank = {name: i for i, name in enumerate(priority)}
-    clusters: dict = {}
-    for key in set(parent) | set(parent.values()):  # children and their roots
-        clusters.setdefault(find(key), []).append(key)
-    removed = {}
-    for members in clusters.values():
-        survivor = min(members, key=lambda k: (rank[k[0]], k[1]))
-        removed.update({m: survivor for m in members if m != survivor})
-    return removed
-
-
-def truth_scores(removals: list[tuple[str, str]], truth_path: str, doc_of_url: dict) -> dict:
-    """Precision and recall of crawl removals (doc_id, survivor doc_id) against the sample's truth.jsonl:
-    a planted pair is found when both documents end in one cluster; a removal is right when its
-    survivor is linked to it through planted duplicate links."""
-    truth = [json.loads(line) for line in open(truth_path, encoding="utf-8")]
-    group: dict = {}
-
-    def find(x):
-        while group.get(x, x) != x:
-            x = group[x]
-        return x
-
-    planted = []
-    for page in truth:
-        source = page.get("duplicate_of") or page.get("near_duplicate_of")
-        if page["category"] in ("exact_duplicate", "near_duplicate", "reference_near_duplicate") and page["url"] in doc_of_url:
-            doc = doc_of_url[page["url"]]
-            other = doc_of_url.get(source, source)  # a reference id stays itself
-            group[find(doc)] = find(other)
-            planted.append((doc, other))
-    clusters_of: dict = {}
-    for a, b in removals:
-        clusters_of.setdefault(b, set()).update({a, b})
-    member = {d: s for s, docs in clusters_of.items() for d in docs}
-    recall = sum(member.get(a) is not None and member.get(a) == member.get(b) for a, b in planted) / max(1, len(planted))
-    precision = sum(find(a) == find(b) for a, b in removals) / max(1, len(removals))
-    return {"planted_pairs": len(planted), "truth_recall": round(recall, 4), "truth_precision": round(precision, 4)}
-
-
-def bench(argv: list[str] | None = None) -> dict:
-    """Spark job vs the datasketch loop on a generated corpus, truth precision/recall, the edit evaluation."""
-    import argparse
-    from pathlib import Path
-
-    from curation.bench import best_of
-    from curation.extract import ExtractOptions, extract_to_parquet
-    from curation.sample import generate_sample
-    from curation.spark import get_spark
-
-    parser = argparse.ArgumentParser(prog="dedup bench")
-    parser.add_argument("--pages", type=int, default=int(os.environ.get("BENCH_PAGES", "100000")))
-    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--scaling", action="store_true", help="also time a quarter of the pages: 4x docs -> x time")
-    parser.add_argument("--eval-docs", type=int, default=1500, help="real reference documents for the edit evaluation")
-    args = parser.parse_args(argv)
-    options = DedupOptions()
-    workdir = tempfile.mkdtemp(prefix="bench-dedup-")
-    spark = get_spark("bench-dedup", master=f"local[{args.cores}]",
-                      conf={"spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": str(4 * args.cores)})
-
-    def corpus(pages):
-        root = f"{workdir}/sample-{pages}"
-        generate_sample(root, pages=pages, seed=args.seed, shards=4 * args.cores, reference_docs=300)
-        shards = sorted(str(p) for p in Path(root, "crawl").glob("sample-0*.warc.gz"))
-        extract_to_parquet(spark, shards, f"{root}/extract", ExtractOptions(extractor="resiliparse"))
-        from curation.corpora import read_corpus
-
-        frames = {"webtext": read_corpus(spark, f"{root}/reference/webtext.jsonl.gz", source="webtext"),
-                  "wikipedia": read_corpus(spark, f"{root}/reference/wikipedia.jsonl.gz", source="wikipedia"),
-                  "crawl": spark.read.parquet(f"{root}/extract/documents")}
-        return root, frames
-
-    root, frames = corpus(args.pages)
-    priority = list(frames)
-    deduplicate(spark, frames, f"{workdir}/warmup", options, priority)
-    spark_seconds, summary = best_of(args.repeat, lambda: deduplicate(spark, frames, f"{workdir}/out", options, priority))
-    removals = spark.read.parquet(f"{workdir}/out/removals").filter("dataset = 'crawl'").collect()
-    doc_of_url = {r["url"]: r["doc_id"] for r in frames["crawl"].select("url", "doc_id").collect()}
-    scores = truth_scores([(r["doc_id"], r["survivor_doc_id"]) for r in removals], f"{root}/truth.jsonl", doc_of_url)
-    scaling = None
-    if args.scaling:
-        _, quarter = corpus(args.pages // 4)
-        deduplicate(spark, quarter, f"{workdir}/warmup-q", options, priority)
-        quarter_seconds, _ = best_of(args.repeat, lambda: deduplicate(spark, quarter, f"{workdir}/out-q", options, priority))
-        scaling = round(spark_seconds / quarter_seconds, 2)
-    local = {name: [(r["doc_id"], r["text"]) for r in frame.select("doc_id", "text").toLocalIterator()]
-             for name, frame in frames.items()}
-    spark.stop()
-    loop_seconds, loop_removed = best_of(args.repeat, lambda: loop_deduplicate(local, options, priority))
-    evaluation = evaluate_pairs(labelled_pairs(reference_texts(args.eval_docs), args.seed), options)
-    docs = summary["documents_in"]
-    default = evaluation["curve"][str(options.threshold)]
-    result = {
-        "bench": "dedup", "docs": docs, "cores": args.cores,
-        "spark_docs_per_s_per_core": round(docs / spark_seconds / args.cores, 1),
-        "loop_docs_per_s_per_core": round(docs / loop_seconds, 1),
-    }
-    result["ratio"] = round(result["spark_docs_per_s_per_core"] / result["loop_docs_per_s_per_core"], 3)
-    result.update({
-        "spark_seconds": round(spark_seconds, 1), "loop_seconds": round(loop_seconds, 1),
-        "time_4x_docs_ratio": scaling,
-        "removed_exact": summary["removed_exact"], "removed_fuzzy": summary["removed_fuzzy"],
-        "loop_removed": len(loop_removed), **scores,
-        "edit_pairs": evaluation["pairs"], "precision": default["precision"], "recall_j80": default["recall_j80"],
-        "recall_edited": default["recall_edited"], "largest_bucket": summary["guardrail"]["largest_bucket"],
-    })
-    print(json.dumps({"threshold_curve": evaluation["curve"], "per_edit": evaluation["per_edit"]}, indent=1), file=sys.stderr)
-    return result

@@ -1,28 +1,45 @@
 """The base every `spark-submit` job shares (after Common Crawl's cc-pyspark).
 
-A job declares its arguments, validates them *before* Spark starts (a configuration mistake
-is one line on stderr and exit status 2), then runs with a SparkSession. Concrete jobs
-override `add_arguments`, `validate` and `run`.
+A job declares its arguments and checks them *before* Spark starts, in two steps: `check_options`
+(the arguments alone, and the files they name that no stage of the pipeline writes: benchmarks,
+weights, WARC inputs) and `validate` (the inputs: that they exist and hold the columns the job
+reads; the output: that it can be written). A mistake is one line on stderr and exit status 2.
+The pipeline runs `check_options` of every stage before the first stage starts, and `validate` of
+each stage when its inputs are there. Concrete jobs override `add_arguments`, `check_options`,
+`validate` and `run`.
 
 A job with a local `--output DIR` writes into the hidden sibling `.DIR.partial` and renames it
 to DIR only when it succeeds: DIR is either the previous complete output or the new one, never
-half-written.
+half-written. What a job prints names DIR (`published_path`), where its files are once it succeeds.
+
+Ctrl-C ends a job with one line (where it stopped, and how to go on), not py4j's tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from py4j.protocol import Py4JError
+
+from curation.corpora import CorpusSpec, corpus_files
 from curation.spark import ConfigError, get_spark
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_BAD_INPUT = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
 
 
 class SparkJob:
@@ -34,8 +51,17 @@ class SparkJob:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Declare the job's own arguments."""
 
+    def check_options(self, args: argparse.Namespace) -> None:
+        """Check the arguments and the files only a user gives (never another stage's output), without
+        Spark; raise ConfigError with one clear line."""
+
     def validate(self, args: argparse.Namespace) -> None:
-        """Check the arguments without Spark; raise ConfigError with one clear line."""
+        """Check the inputs (they exist and hold the columns the job reads), after `check_options`,
+        without Spark; raise ConfigError with one clear line."""
+
+    def check(self, args: argparse.Namespace) -> None:
+        self.check_options(args)
+        self.validate(args)
 
     def run(self, spark, args: argparse.Namespace) -> int:
         raise NotImplementedError
@@ -43,38 +69,141 @@ class SparkJob:
     def parser(self, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser = parser_class(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+        parser.add_argument("--verbose", action="store_true",
+                            help="Spark's INFO log too (default: its warnings and errors; or CURATION_SPARK_LOG_LEVEL)")
         self.add_arguments(parser)
         return parser
 
     def main(self, argv: list[str] | None = None) -> int:
         args = self.parser().parse_args(argv)
-        try:
-            self.validate(args)
-            check_output(getattr(args, "output", None), args.overwrite)
-            spark = get_spark(f"curation-{self.name}")  # checks Java first
-        except ConfigError as err:
-            print(f"{self.name}: error: {err}", file=sys.stderr)
-            return EXIT_CONFIG
-        started = time.perf_counter()
-        output = getattr(args, "output", None)
-        staged = partial_path(output) if output and "://" not in output else None
-        if staged:
-            if not getattr(args, "resume", False):  # a resumable job continues what an interrupted run left
-                remove_tree(staged)
-            args.output = staged
-        status = self.run(spark, args)
+        if args.verbose:
+            os.environ["CURATION_SPARK_LOG_LEVEL"] = "INFO"
+        staged = None
+        with QuietInterrupts() as interrupts:
+            try:
+                try:
+                    self.check(args)
+                    output = getattr(args, "output", None)
+                    check_output(output, args.overwrite)
+                    spark = get_spark(f"curation-{self.name}")  # checks Java first
+                except ConfigError as err:
+                    print(f"{self.name}: error: {err}", file=sys.stderr)
+                    return EXIT_CONFIG
+                interrupts.install(spark)
+                started = time.perf_counter()
+                staged = partial_path(output) if output and "://" not in output else None
+                if staged:
+                    if not getattr(args, "resume", False):  # a resumable job continues what an interrupted run left
+                        remove_tree(staged)
+                    args.output = staged
+                status = self.run(spark, args)
+            except KeyboardInterrupt:
+                print(interrupted_line(self.name, staged, args), file=sys.stderr)
+                return EXIT_INTERRUPTED
         if staged and status in self.published_statuses:
             publish(staged, output)
-        elif staged:
+        elif staged and os.path.exists(staged):
             print(f"{self.name}: unfinished output left in {staged}", file=sys.stderr)
-        print(f"{self.name}: finished in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        if status != EXIT_INTERRUPTED:  # a job that stopped on Ctrl-C printed its one line
+            print(f"{self.name}: finished in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         return status
 
 
+def interrupted_line(name: str, staged: str | None, args: argparse.Namespace) -> str:
+    """The one line a job interrupted by Ctrl-C prints: how to go on."""
+    if staged and os.path.exists(staged) and hasattr(args, "resume"):  # a resumable job keeps what it committed
+        again = "run the same command again" if args.resume else "run the same command with --resume"
+        return f"{name}: interrupted; {again} to continue from {staged}"
+    return f"{name}: interrupted; run the same command again"
+
+
+def silence(spark) -> None:
+    """Spark logs nothing more: each job an interrupt aborts logs an error with its stack trace."""
+    try:
+        spark.sparkContext.setLogLevel("OFF")
+    except Py4JError:  # the JVM is gone already
+        pass
+
+
+class QuietInterrupts:
+    """Within the block, Ctrl-C (SIGINT) silences Spark and py4j, then raises KeyboardInterrupt.
+
+    PySpark's own handler cancels the jobs through py4j from inside the handler, re-entering the py4j
+    call the driver is blocked in, and py4j logs each call that breaks with its traceback; the JVM
+    logs each aborted job with its stack trace: about 170 lines for a job interrupted mid-stage.
+    The job's entry point prints one line instead; the JVM ends the jobs as the driver exits.
+    """
+
+    def __enter__(self) -> QuietInterrupts:
+        self.active = threading.current_thread() is threading.main_thread()  # where signal handlers run
+        self.previous = signal.getsignal(signal.SIGINT) if self.active else None
+        self.spark = None
+        self.install()
+        return self
+
+    def install(self, spark=None) -> None:
+        """Handle Ctrl-C here, silencing `spark` too; again once the SparkSession exists, whose new
+        SparkContext replaced this handler with PySpark's."""
+        self.spark = spark or self.spark
+        if self.active:
+            signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame) -> None:
+        logging.disable(logging.CRITICAL)  # the driver is ending: py4j's reports of the calls this breaks
+        if self.spark is not None:  # from another thread: a py4j call from this one would re-enter the blocked one
+            quiet = threading.Thread(target=silence, args=(self.spark,), daemon=True)
+            quiet.start()
+            quiet.join(timeout=10)
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self.active and self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def check_output(output: str | None, overwrite: bool) -> None:
-    """A local output directory that already holds files needs --overwrite."""
-    if output and "://" not in output and os.path.isdir(output) and os.listdir(output) and not overwrite:
+    """A local output directory that already holds files needs --overwrite, and must be writable."""
+    if not output or "://" in output:
+        return
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
         raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
+    check_writable(output)
+
+
+def check_writable(output: str) -> None:
+    """ConfigError unless a job can write `output`: create `.NAME.partial` beside it (in the nearest
+    existing directory above it: missing ones are created) and replace what is in it. Tried with a
+    probe directory rather than read from the permission bits, which root ignores and which an
+    immutable directory (chattr +i) or a read-only mount overrides."""
+    folder = os.path.dirname(os.path.abspath(output))
+    while not os.path.isdir(folder):
+        if os.path.lexists(folder):
+            raise ConfigError(f"cannot write output {output}: {folder} is not a directory")
+        folder = os.path.dirname(folder)
+    for where in (folder, output) if os.path.isdir(output) else (folder,):
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".curation-write-test-", dir=where))
+        except OSError as err:
+            raise ConfigError(f"cannot write output {output}: {where}: {err.strerror}") from None
+
+
+def check_input(spec: CorpusSpec) -> None:
+    """ConfigError unless corpus `spec` exists and, when it is Parquet, has the text column (and the id
+    column it names): read from one file's footer with pyarrow, so that the mistake is one line before
+    Spark starts, not a traceback once it has (or a run that rejects every document for its empty text)."""
+    if "://" in spec.path:
+        return
+    fmt, files = corpus_files(spec.path, spec.fmt)
+    if fmt != "parquet":
+        return
+    try:
+        columns = pq.read_schema(files[0]).names
+    except (OSError, pa.ArrowException) as err:
+        raise ConfigError(f"input {files[0]} is not a readable Parquet file: {err}") from None
+    missing = [column for column in (spec.text_field, spec.id_field) if column and column not in columns]
+    if missing:
+        raise ConfigError(f"input {files[0]} has no column {' or '.join(map(repr, missing))} "
+                          f"(its columns: {', '.join(columns)})")
 
 
 def partial_path(output: str) -> str:
@@ -82,6 +211,15 @@ def partial_path(output: str) -> str:
     (hidden, so that readers of the parent directory never see it)."""
     parent, name = os.path.split(os.path.normpath(output))
     return os.path.join(parent, f".{name}.partial")
+
+
+PARTIAL_NAME = re.compile(r"^\.(.+)\.partial$")
+
+
+def published_path(path: str) -> str:
+    """Where `path`, inside a staged output, is once the output is published (`partial_path` undone):
+    `RUN/.extract.partial/documents` -> `RUN/extract/documents`. For what a job prints and records."""
+    return os.sep.join(PARTIAL_NAME.sub(r"\1", part) for part in path.split(os.sep))
 
 
 def remove_tree(path: str) -> None:

@@ -12,7 +12,8 @@ is 0.44 epochs of it, Wikipedia 3% is 3.4 epochs. This stage states that mixture
                                 over 65,536), `<|endoftext|>` after every document
   OUTPUT/shards/NAME/HASH.idx   .npy uint64 document offsets into the .bin (n_docs + 1 values)
   OUTPUT/summary.json           headline counts; every input document is tokenized or dropped as
-                                `empty_text` (null or "") or `parse_error` (unreadable input record)
+                                `empty_text` (""), `null_text` (a record read whole, its text null) or
+                                `parse_error` (unreadable input record); characters tokenized
 
 Shards are written by Spark tasks straight to OUTPUT, which must therefore be a local or shared
 filesystem (the trainer memory-maps the files anyway). A document goes to shard
@@ -24,13 +25,11 @@ out memory-mapped arrays.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +43,17 @@ import pyarrow as pa
 
 import curation
 from curation.corpora import CorpusSpec, parse_corpus_spec, read_spec
-from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, SparkJob, write_json
+from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, SparkJob, check_input, published_path, write_json
+from curation.manifest import (
+    DATASET_NAME,
+    DROP_REASONS,
+    MANIFEST_SCHEMA,
+    MANIFEST_SCHEMA_NAME,
+    MANIFEST_VERSION,
+    epochs_at_budget,
+    file_sha256,
+    validate_manifest,
+)
 from curation.settings import PROJECT_ROOT
 from curation.spark import ConfigError
 from curation.tokenizer import (
@@ -60,14 +69,8 @@ from curation.tokenizer import (
     vocab_size,
 )
 
-MANIFEST_SCHEMA_NAME = "curation.mixture.manifest"
-MANIFEST_VERSION = 1
 DEFAULT_WEIGHTS = PROJECT_ROOT / "curation" / "weights" / "gpt3.json"
-DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HASH_NAME_CHARS = 20  # hex digits of the sha256 in a shard's file name
-READ_CHUNK = 1 << 24
-DROP_REASONS = ("empty_text", "parse_error")  # why an input document is not in the shards
 
 # --- weights --------------------------------------------------------------------------------
 
@@ -133,11 +136,13 @@ def read_weights_file(path: str) -> WeightsFile:
                        data.get("max_epochs"))
 
 
-def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None) -> tuple[list[DatasetSpec], list[str]]:
+def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None,
+                    check_paths: bool = True) -> tuple[list[DatasetSpec], list[str]]:
     """The datasets to tokenize, with renormalized weights, and the names left out for weight 0.
 
     Without a weights file every --dataset carries its weight; with one, --dataset supplies the
     paths (and may override a weight), and every dataset the file weights above 0 needs a path.
+    `check_paths=False` leaves out checking that the paths exist: another stage may not have written them yet.
     """
     given: dict[str, tuple[str, float | None]] = {}
     for spec in dataset_args:
@@ -176,7 +181,7 @@ def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None) -
             raise ConfigError(f"dataset {name!r} has weight {weight} in {weights_file.path} but no path: "
                               f"give --dataset {name}=PATH (or {name}=PATH:0 to leave it out)")
         corpus = parse_corpus_spec(f"{name}={given[name][0]}")
-        if "://" not in corpus.path and not os.path.exists(corpus.path):
+        if check_paths and "://" not in corpus.path and not os.path.exists(corpus.path):
             raise ConfigError(f"dataset {name!r}: input path does not exist: {corpus.path}")
         specs.append(DatasetSpec(name, corpus, weight / total, weight))
     return specs, zero_weight
@@ -185,11 +190,6 @@ def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None) -
 def reader_options(corpus: CorpusSpec) -> dict:
     return {"format": corpus.fmt, "text_field": corpus.text_field, "id_field": corpus.id_field,
             "strip_gutenberg": corpus.strip_gutenberg}
-
-
-def epochs_at_budget(weight: float, token_budget: int, tokens: int) -> float:
-    """How many times the trainer goes through a dataset: its share of the budget over its size."""
-    return weight * token_budget / tokens
 
 
 def epoch_warnings(datasets: list[dict], token_budget: int, max_epochs: float) -> list[str]:
@@ -364,10 +364,13 @@ def tokenize_dataset(spark, frame, spec: DatasetSpec, output: str, tokenizer_jso
     from pyspark.sql.pandas.types import from_arrow_schema
 
     empty = F.col("text").isNull() | (F.length("text") == 0)
-    unreadable = empty & F.col("parse_error").isNotNull()
+    unreadable = empty & F.col("parse_error").isNotNull() & (F.col("parse_error") != "null_text")
+    null_text = F.col("text").isNull() & ~unreadable
     counts = frame.agg(F.count(F.lit(1)).alias("documents"), F.count(F.when(unreadable, 1)).alias("parse_error"),
-                       F.count(F.when(empty & ~unreadable, 1)).alias("empty"),
-                       F.sum(F.octet_length("text")).alias("text_bytes")).first()
+                       F.count(F.when(null_text, 1)).alias("null_text"),
+                       F.count(F.when(empty & ~unreadable & ~null_text, 1)).alias("empty"),
+                       F.sum(F.octet_length("text")).alias("text_bytes"),
+                       F.sum(F.length("text")).alias("chars")).first()
     shards = shard_count(counts.text_bytes or 0, shard_text_bytes)
     shard_dir = os.path.join(output, "shards", spec.name)
     os.makedirs(shard_dir, exist_ok=True)
@@ -387,8 +390,8 @@ def tokenize_dataset(spark, frame, spec: DatasetSpec, output: str, tokenizer_jso
     for row in shard_rows:
         row["tokens_file"] = f"shards/{spec.name}/{row['tokens_file']}"
         row["index_file"] = f"shards/{spec.name}/{row['index_file']}"
-    return {"documents_in": counts.documents, "empty_text": counts.empty, "parse_error": counts.parse_error,
-            "shard_rows": shard_rows}
+    return {"documents_in": counts.documents, "empty_text": counts.empty, "null_text": counts.null_text,
+            "parse_error": counts.parse_error, "chars": counts.chars or 0, "shard_rows": shard_rows}
 
 
 def upstream_summaries(path: str) -> dict:
@@ -443,7 +446,8 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
         shards = result["shard_rows"]
         documents, tokens = sum(s["documents"] for s in shards), sum(s["tokens"] for s in shards)
         dropped = {reason: result[reason] for reason in DROP_REASONS}
-        outcomes[spec.name] = {"documents_in": result["documents_in"], "tokenized": documents, **dropped}
+        outcomes[spec.name] = {"documents_in": result["documents_in"], "tokenized": documents, **dropped,
+                               "chars": result["chars"]}
         if documents + sum(dropped.values()) != result["documents_in"]:
             raise ValueError(f"dataset {spec.name!r}: {result['documents_in']} documents read but "
                              f"{documents} tokenized + {dropped} dropped")
@@ -504,6 +508,7 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
         "documents_in": documents_in,
         "documents": manifest["documents"],
         **{reason: sum(o[reason] for o in outcomes.values()) for reason in DROP_REASONS},
+        "chars": sum(o["chars"] for o in outcomes.values()),
         "tokens": manifest["tokens"],
         "shards": sum(len(d["shards"]) for d in datasets),
         "token_budget": options.token_budget,
@@ -520,7 +525,7 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
 
 def format_summary(summary: dict, output: str) -> str:
     lines = [f"mixture: {summary['datasets']} datasets, {summary['documents_in']} documents -> "
-             f"{summary['documents']} tokenized ({summary['empty_text']} empty_text, {summary['parse_error']} parse_error), "
+             f"{summary['documents']} tokenized ({', '.join(f'{summary[r]} {r}' for r in DROP_REASONS)}), "
              f"{summary['tokens']:,} tokens "
              f"in {summary['shards']} shards (vocabulary {summary['vocab_size']})"]
     for name, epochs in summary["epochs"].items():
@@ -557,12 +562,12 @@ class MixtureJob(SparkJob):
         parser.add_argument("--provenance", action="append", default=[], metavar="NAME=JSONFILE",
                             help="extra provenance for a dataset (classifier, dedup settings, ...)")
 
-    def validate(self, args):
+    def check_options(self, args):
         if "://" in args.output and not args.output.startswith("file://"):
             raise ConfigError("--output must be a local or shared filesystem path: the trainer memory-maps the shards")
         args.output = os.path.abspath(args.output.removeprefix("file://"))
         weights = read_weights_file(args.weights) if args.weights else None
-        args.specs, args.zero_weight = resolve_mixture(args.dataset, weights)
+        args.specs, args.zero_weight = resolve_mixture(args.dataset, weights, check_paths=False)
         budget = args.token_budget if args.token_budget is not None else (weights and weights.token_budget)
         if not budget or budget < 1 or not math.isfinite(budget):
             raise ConfigError("--token-budget must be a positive number of tokens (or set token_budget in --weights)")
@@ -591,6 +596,10 @@ class MixtureJob(SparkJob):
             except (OSError, json.JSONDecodeError) as err:
                 raise ConfigError(f"--provenance {spec}: not a readable JSON file ({err})") from None
 
+    def validate(self, args):
+        for spec in args.specs:
+            check_input(spec.corpus)
+
     def run(self, spark, args):
         if args.overwrite:  # shards are content-named: without this, stale ones would stay beside new ones
             shutil.rmtree(os.path.join(args.output, "shards"), ignore_errors=True)
@@ -608,380 +617,7 @@ class MixtureJob(SparkJob):
         except ValueError as err:
             print(f"mixture: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(format_summary(summary, args.output))
+        print(format_summary(summary, published_path(args.output)))
         for warning in summary["warning_messages"]:
             print(f"mixture: warning: {warning}", file=sys.stderr)
         return 0
-
-
-# --- the manifest: schema, validation, reader -------------------------------------------------
-
-_COUNT = {"type": "integer", "minimum": 0}
-_SHA = {"type": "string", "pattern": SHA256.pattern}
-_SHARD = {
-    "type": "object",
-    "required": ["tokens_file", "index_file", "documents", "tokens", "bytes", "sha256", "index_bytes", "index_sha256"],
-    "additionalProperties": False,
-    "properties": {
-        "tokens_file": {"type": "string"}, "index_file": {"type": "string"},
-        "documents": {"type": "integer", "minimum": 1}, "tokens": {"type": "integer", "minimum": 1},
-        "bytes": _COUNT, "sha256": _SHA, "index_bytes": _COUNT, "index_sha256": _SHA,
-    },
-}
-_DATASET = {
-    "type": "object",
-    "required": ["name", "weight", "weight_given", "documents", "tokens", "tokens_at_budget", "epochs", "dropped",
-                 "shards", "provenance"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "pattern": DATASET_NAME.pattern},
-        "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "weight_given": {"type": "number", "exclusiveMinimum": 0},
-        "documents": {"type": "integer", "minimum": 1},
-        "tokens": {"type": "integer", "minimum": 1},
-        "tokens_at_budget": _COUNT,
-        "epochs": {"type": "number", "exclusiveMinimum": 0},
-        "dropped": {"type": "object", "required": list(DROP_REASONS), "additionalProperties": False,
-                    "properties": {reason: _COUNT for reason in DROP_REASONS}},
-        "shards": {"type": "array", "minItems": 1, "items": _SHARD},
-        "provenance": {"type": "object", "required": ["inputs"],
-                       "properties": {"inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                                      "upstream": {"type": "object"}, "given": {"type": "object"}}},
-    },
-}
-MANIFEST_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{MANIFEST_SCHEMA_NAME}/v{MANIFEST_VERSION}",
-    "title": "Training mixture manifest: tokenized shards per dataset with sampling weights",
-    "type": "object",
-    "required": ["schema", "schema_version", "project", "tokenizer", "token_budget", "n_ctx", "max_epochs",
-                 "datasets", "documents", "tokens", "warnings"],
-    "properties": {
-        "schema": {"const": MANIFEST_SCHEMA_NAME},
-        "schema_version": {"const": MANIFEST_VERSION},
-        "project": {"type": "object", "required": ["name", "version", "git_commit"],
-                    "properties": {"name": {"type": "string"}, "version": {"type": "string"},
-                                   "git_commit": {"type": ["string", "null"]},
-                                   "git_dirty": {"type": ["boolean", "null"]}}},
-        "tokenizer": {"type": "object", "required": ["file", "sha256", "kind", "source", "vocab_size", "eot_token",
-                                                     "eot_id", "dtype"],
-                      "properties": {"file": {"type": "string"}, "sha256": _SHA, "kind": {"const": "byte-level-bpe"},
-                                     "source": {"enum": ["trained", "gpt2-files"]},
-                                     "vocab_size": {"type": "integer", "minimum": MIN_VOCAB_SIZE},
-                                     "eot_token": {"const": EOT}, "eot_id": _COUNT,
-                                     "dtype": {"enum": ["uint16", "uint32"]}}},
-        "token_budget": {"type": "integer", "minimum": 1},
-        "n_ctx": {"type": "integer", "minimum": 1},
-        "max_epochs": {"type": "number", "exclusiveMinimum": 0},
-        "weights_file": {"type": ["string", "null"]},
-        "zero_weight_datasets": {"type": "array", "items": {"type": "string"}},
-        "documents": _COUNT,
-        "tokens": _COUNT,
-        "datasets": {"type": "array", "minItems": 1, "items": _DATASET},
-        "warnings": {"type": "array", "items": {"type": "string"}},
-    },
-}
-
-_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-               "integer": int, "number": (int, float)}
-
-
-class ManifestError(ValueError):
-    """A manifest that does not match its schema or whose numbers do not add up."""
-
-
-class ChecksumError(ManifestError):
-    """A shard whose bytes are not the ones the manifest describes."""
-
-
-def schema_errors(value, schema: dict, where: str = "$") -> list[str]:
-    """Violations of the JSON Schema keywords MANIFEST_SCHEMA uses (a subset of draft 2020-12)."""
-    errors = []
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{where}: must be {schema['const']!r}, not {value!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{where}: must be one of {schema['enum']}, not {value!r}")
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        is_bool = isinstance(value, bool)
-        if not any(isinstance(value, _JSON_TYPES[t]) and (t == "boolean" or not is_bool) for t in types):
-            return errors + [f"{where}: must be of type {' or '.join(types)}, not {type(value).__name__}"]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{where}: {value} is below the minimum {schema['minimum']}")
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            errors.append(f"{where}: {value} must be above {schema['exclusiveMinimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{where}: {value} is above the maximum {schema['maximum']}")
-    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            errors.append(f"{where}: needs at least {schema['minItems']} items")
-        for i, item in enumerate(value):
-            errors += schema_errors(item, schema.get("items", {}), f"{where}[{i}]")
-    if isinstance(value, dict):
-        errors += [f"{where}: missing {key!r}" for key in schema.get("required", []) if key not in value]
-        properties = schema.get("properties", {})
-        for key, item in value.items():
-            if key in properties:
-                errors += schema_errors(item, properties[key], f"{where}.{key}")
-            elif schema.get("additionalProperties") is False:
-                errors.append(f"{where}: unexpected {key!r}")
-    return errors
-
-
-def validate_manifest(manifest: dict) -> None:
-    """Raise ManifestError unless `manifest` matches MANIFEST_SCHEMA and its numbers agree."""
-    errors = schema_errors(manifest, MANIFEST_SCHEMA)
-    if errors:
-        raise ManifestError("manifest does not match its schema: " + "; ".join(errors[:10]))
-    problems = []
-    tokenizer = manifest["tokenizer"]
-    if tokenizer["eot_id"] >= tokenizer["vocab_size"]:
-        problems.append("tokenizer.eot_id is outside the vocabulary")
-    if tokenizer["dtype"] != token_dtype(tokenizer["vocab_size"]).name:
-        problems.append(f"tokenizer.dtype {tokenizer['dtype']} does not fit vocab_size {tokenizer['vocab_size']}")
-    datasets = manifest["datasets"]
-    if len({d["name"] for d in datasets}) != len(datasets):
-        problems.append("dataset names repeat")
-    if not math.isclose(sum(d["weight"] for d in datasets), 1.0, rel_tol=1e-9):
-        problems.append("dataset weights do not sum to 1")
-    itemsize = np.dtype(tokenizer["dtype"]).itemsize
-    for d in datasets:
-        shards = d["shards"]
-        if d["tokens"] != sum(s["tokens"] for s in shards) or d["documents"] != sum(s["documents"] for s in shards):
-            problems.append(f"dataset {d['name']!r}: tokens or documents differ from the sum over its shards")
-        if any(s["bytes"] != s["tokens"] * itemsize for s in shards):
-            problems.append(f"dataset {d['name']!r}: a shard's bytes are not tokens x {itemsize}")
-        if not math.isclose(d["epochs"], epochs_at_budget(d["weight"], manifest["token_budget"], d["tokens"]),
-                            rel_tol=1e-9):
-            problems.append(f"dataset {d['name']!r}: epochs is not weight x token_budget / tokens")
-    if manifest["tokens"] != sum(d["tokens"] for d in datasets):
-        problems.append("tokens is not the sum over datasets")
-    if problems:
-        raise ManifestError("manifest is inconsistent: " + "; ".join(problems))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class TokenShard:
-    """A shard's tokens (memory-mapped) and document offsets: document i is tokens[offsets[i]:offsets[i+1]],
-    ending in EOT."""
-
-    path: Path
-    tokens: np.memmap
-    offsets: np.ndarray
-
-    @property
-    def documents(self) -> int:
-        return len(self.offsets) - 1
-
-    def document(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
-
-
-@dataclass(frozen=True)
-class MixtureDataset:
-    name: str
-    weight: float
-    epochs: float
-    documents: int
-    tokens: int
-    shards: list[TokenShard]
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """What the trainer needs: per dataset its sampling weight and memory-mapped shards."""
-
-    root: Path
-    manifest: dict
-    datasets: dict[str, MixtureDataset]
-
-    @property
-    def eot_id(self) -> int:
-        return self.manifest["tokenizer"]["eot_id"]
-
-    @property
-    def n_ctx(self) -> int:
-        return self.manifest["n_ctx"]
-
-    @property
-    def token_budget(self) -> int:
-        return self.manifest["token_budget"]
-
-    def tokenizer(self):
-        from tokenizers import Tokenizer
-
-        return Tokenizer.from_file(str(self.root / self.manifest["tokenizer"]["file"]))
-
-
-def _check_file(path: Path, size: int, sha256: str | None, shard_name: str) -> None:
-    if not path.is_file():
-        raise ChecksumError(f"shard {shard_name}: file missing: {path}")
-    actual = path.stat().st_size
-    if actual != size:
-        raise ChecksumError(f"shard {shard_name}: {path} is {actual} bytes, the manifest says {size} (corrupt or truncated)")
-    if sha256 is not None:
-        found = file_sha256(path)
-        if found != sha256:
-            raise ChecksumError(f"shard {shard_name}: checksum mismatch for {path}: sha256 {found}, "
-                                f"the manifest says {sha256} (the file is corrupt or was changed)")
-
-
-def load_manifest(path: str | os.PathLike, verify: bool = True) -> Mixture:
-    """Read OUTPUT/manifest.json (or OUTPUT), validate it, check every shard's size and (with
-    `verify`) sha256, and memory-map the token arrays. ManifestError / ChecksumError otherwise."""
-    manifest_path = Path(path)
-    if manifest_path.is_dir():
-        manifest_path = manifest_path / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    validate_manifest(manifest)
-    root = manifest_path.parent
-    dtype = np.dtype(manifest["tokenizer"]["dtype"]).newbyteorder("<")
-    tokenizer_path = root / manifest["tokenizer"]["file"]
-    if verify and (not tokenizer_path.is_file() or file_sha256(tokenizer_path) != manifest["tokenizer"]["sha256"]):
-        raise ChecksumError(f"tokenizer {tokenizer_path}: missing, or its sha256 differs from the manifest's")
-    datasets = {}
-    for d in manifest["datasets"]:
-        shards = []
-        for s in d["shards"]:
-            tokens_path, index_path = root / s["tokens_file"], root / s["index_file"]
-            _check_file(tokens_path, s["bytes"], s["sha256"] if verify else None, s["tokens_file"])
-            _check_file(index_path, s["index_bytes"], s["index_sha256"] if verify else None, s["index_file"])
-            offsets = np.load(index_path, mmap_mode="r", allow_pickle=False)
-            if len(offsets) != s["documents"] + 1 or int(offsets[-1]) != s["tokens"]:
-                raise ChecksumError(f"shard {s['index_file']}: index does not match the manifest's counts")
-            tokens = np.memmap(tokens_path, dtype=dtype, mode="r")
-            shards.append(TokenShard(tokens_path, tokens, offsets))
-        datasets[d["name"]] = MixtureDataset(d["name"], d["weight"], d["epochs"], d["documents"], d["tokens"], shards)
-    return Mixture(root, manifest, datasets)
-
-
-# --- benchmark --------------------------------------------------------------------------------
-
-
-def bench_corpus(docs: int, workdir: Path) -> list[tuple[str, str]]:
-    """(doc_id, text) of real WebText and Wikipedia documents (../shared/data), else generated ones."""
-    import gzip
-
-    from curation.settings import shared_data_dir
-
-    reference = shared_data_dir() / "reference"
-    if not (reference / "webtext.jsonl.gz").exists():
-        from curation.sample import generate_sample
-
-        print(f"(no {reference}: benchmarking on generated reference documents)", file=sys.stderr)
-        generate_sample(workdir / "sample", pages=10, seed=0, shards=1, reference_docs=docs)
-        reference = workdir / "sample" / "reference"
-    rows = []
-    for name in ("webtext", "wikipedia"):
-        with gzip.open(reference / f"{name}.jsonl.gz", "rt", encoding="utf-8") as lines:
-            rows += [(f"{name}-{i}", json.loads(line)["text"]) for i, line in enumerate(lines)]
-    return rows[:docs]
-
-
-def loop_baseline(rows: list[tuple[str, str]], tokenizer, out: Path) -> tuple[float, float, int]:
-    """The plain single-process library loop: (seconds tokenizing, seconds writing + hashing, tokens)."""
-    import time
-
-    encoder, eot = document_encoder(tokenizer), eot_id(tokenizer)
-    dtype = token_dtype(vocab_size(tokenizer))
-    texts = [text for _, text in sorted(rows)]
-    started = time.perf_counter()
-    chunks = [encode_documents(encoder, texts[i:i + 1024], eot, dtype) for i in range(0, len(texts), 1024)]
-    tokenized = time.perf_counter()
-    digest = hashlib.sha256()
-    with open(out, "wb") as stream:
-        for tokens, _ in chunks:
-            data = tokens.tobytes()
-            stream.write(data)
-            digest.update(data)
-    np.save(out.with_suffix(".idx"), np.cumsum(np.concatenate([[0]] + [lengths for _, lengths in chunks])))
-    return tokenized - started, time.perf_counter() - tokenized, sum(len(tokens) for tokens, _ in chunks)
-
-
-def bench(argv: list[str] | None = None) -> dict:
-    """`make bench-mixture`: the Spark mixture job vs a plain tokenize-and-write loop, tokens/s per core."""
-    import tempfile
-
-    from collections import Counter
-
-    from curation.bench import best_of
-    from curation.spark import get_spark
-
-    parser = argparse.ArgumentParser(prog="bench-mixture")
-    parser.add_argument("--docs", type=int, default=int(os.environ.get("BENCH_DOCS", "2000")))
-    parser.add_argument("--vocab-size", type=int, default=8192)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
-    args = parser.parse_args(argv)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the loop baseline runs on one core
-
-    workdir = Path(tempfile.mkdtemp(prefix="bench-mixture-"))
-    rows = bench_corpus(args.docs, workdir)
-    table = pa.table({"doc_id": [r[0] for r in rows], "text": [r[1] for r in rows]})
-    (workdir / "input").mkdir()
-    import pyarrow.parquet as pq
-
-    files = args.cores * 2
-    cuts = [i * len(rows) // files for i in range(files + 1)]
-    for i in range(files):
-        pq.write_table(table.slice(cuts[i], cuts[i + 1] - cuts[i]), workdir / "input" / f"part-{i}.parquet")
-    text_bytes = sum(len(text.encode("utf-8")) for _, text in rows)
-    tokenizer = train_bpe([text[:4000] for _, text in rows[:: max(1, len(rows) // 1000)]], args.vocab_size)
-    vocab, merges = tokenizer.model.save(str(workdir))
-    loaded = load_gpt2(vocab, merges)  # what the job will load: compare like with like
-
-    specs = [DatasetSpec("bench", parse_corpus_spec(f"bench={workdir / 'input'}"), 1.0, 1.0)]
-    options = MixtureOptions(token_budget=max(1, text_bytes // 4), gpt2_files=(vocab, merges),
-                             shard_text_bytes=max(1, text_bytes // (args.cores * 4)))
-    spark = get_spark("bench-mixture", master=f"local[{args.cores}]", conf={"spark.ui.showConsoleProgress": "false"})
-    build_mixture(spark, specs, str(workdir / "warmup"), options)  # JVM, JIT and Python workers warm up
-    spark_seconds, summary = best_of(args.repeat, lambda: build_mixture(spark, specs, str(workdir / "spark"), options))
-    spark.stop()
-    runs = [loop_baseline(rows, loaded, workdir / "loop.bin") for _ in range(args.repeat)]
-    tokenize_s, write_s, loop_tokens = min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
-    loop_seconds = tokenize_s + write_s
-
-    mixture = load_manifest(workdir / "spark")
-    decoder = mixture.tokenizer()
-    decoded = Counter(decoder.decode(shard.document(i).tolist(), skip_special_tokens=False).removesuffix(EOT)
-                      for shard in mixture.datasets["bench"].shards for i in range(shard.documents))
-    round_trip = decoded == Counter(text.replace("\r\n", "\n").replace("\r", "\n") for _, text in rows)
-    shutil.rmtree(workdir, ignore_errors=True)
-    docs, tokens, cores = summary["documents"], summary["tokens"], args.cores
-    result = {
-        "bench": "mixture",
-        "docs": docs,
-        "tokens": tokens,
-        "shards": summary["shards"],
-        "cores": cores,
-        "vocab_size": summary["vocab_size"],
-        "spark_docs_per_s_per_core": round(docs / spark_seconds / cores, 1),
-        "loop_docs_per_s_per_core": round(len(rows) / loop_seconds, 1),
-        "spark_tokens_per_s_per_core": round(tokens / spark_seconds / cores),
-        "loop_tokens_per_s_per_core": round(loop_tokens / loop_seconds),
-        "loop_tokenize_tokens_per_s": round(loop_tokens / tokenize_s),
-        "loop_write_tokens_per_s": round(loop_tokens / write_s),
-        "bytes_per_token": round(text_bytes / tokens, 3),
-        "same_tokens_as_loop": tokens == loop_tokens,
-        "round_trip_ok": round_trip,
-    }
-    result["ratio"] = round(result["spark_tokens_per_s_per_core"] / result["loop_tokens_per_s_per_core"], 3)
-    print("| path | tokens/s per core | docs/s per core |")
-    print("|---|---|---|")
-    print(f"| Spark job (tokenize + write shards + manifest) | {result['spark_tokens_per_s_per_core']:,} | "
-          f"{result['spark_docs_per_s_per_core']} |")
-    print(f"| loop: tokenize | {result['loop_tokenize_tokens_per_s']:,} | |")
-    print(f"| loop: write + sha256 | {result['loop_write_tokens_per_s']:,} | |")
-    print(f"| loop: both | {result['loop_tokens_per_s_per_core']:,} | {result['loop_docs_per_s_per_core']} |")
-    return result

@@ -1,4 +1,5 @@
-"""The whole pipeline from one TOML file: extract -> classifier -> classify -> dedup -> decontaminate -> mixture.
+"""The whole pipeline from one TOML file: extract -> rules -> classifier -> classify -> dedup -> decontaminate ->
+mixture (rules when the config has a [rules] table).
 
 `spark-submit jobs/pipeline.py --config run.toml` runs each stage's own job (the classes behind
 jobs/*.py) in one SparkSession, with the job's arguments built from the config, so every stage
@@ -31,8 +32,19 @@ from curation.corpora import corpus_files, parse_corpus_spec
 from curation.decontaminate import DROP_OUTCOMES, DecontaminateJob
 from curation.dedup import DedupJob
 from curation.extract import ExtractJob
-from curation.job import EXIT_CONFIG, SparkJob, partial_path, publish, remove_tree
-from curation.mixture import DROP_REASONS, MixtureJob
+from curation.job import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    SparkJob,
+    check_input,
+    check_writable,
+    partial_path,
+    publish,
+    remove_tree,
+)
+from curation.manifest import DROP_REASONS
+from curation.mixture import MixtureJob
+from curation.rules.stage import RulesJob
 from curation.spark import ConfigError
 
 try:
@@ -40,19 +52,23 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-STAGES = ("extract", "classifier", "classify", "dedup", "decontaminate", "mixture")
-JOBS: dict[str, SparkJob] = {"extract": ExtractJob(), "classifier": TrainClassifierJob(), "classify": FilterJob(),
-                             "dedup": DedupJob(), "decontaminate": DecontaminateJob(), "mixture": MixtureJob()}
+STAGES = ("extract", "rules", "classifier", "classify", "dedup", "decontaminate", "mixture")
+OPTIONAL = ("rules",)  # run only when the config has the stage's table; without it the next stage reads extract's
+JOBS: dict[str, SparkJob] = {"extract": ExtractJob(), "rules": RulesJob(), "classifier": TrainClassifierJob(),
+                             "classify": FilterJob(), "dedup": DedupJob(), "decontaminate": DecontaminateJob(),
+                             "mixture": MixtureJob()}
 # options the pipeline sets itself: where each stage reads and writes
 SET_BY_PIPELINE = {
     "extract": {"output", "resume"},
+    "rules": {"input", "output"},
     "classifier": {"positive", "negative", "model"},
     "classify": {"model", "input", "output"},
     "dedup": {"dataset", "output"},
     "decontaminate": {"input", "output"},
     "mixture": {"dataset", "output"},
 }
-UPSTREAM = {"extract": (), "classifier": ("extract",), "classify": ("extract", "classifier"), "dedup": ("classify",),
+UPSTREAM = {"extract": (), "rules": ("extract",), "classifier": ("extract", "rules"),
+            "classify": ("extract", "rules", "classifier"), "dedup": ("classify",),
             "decontaminate": ("dedup",), "mixture": ("decontaminate",)}
 RESUMABLE = ("extract",)  # continues its .partial directory when the stage's fingerprint is unchanged
 SEEDED = ("classifier", "classify", "mixture")  # the stages that draw samples: the top-level seed is theirs
@@ -111,6 +127,8 @@ def load_config(path: str) -> Config:
         raise ConfigError(f"{where} `seed` must be an integer")
     stages = {}
     for stage in STAGES:
+        if stage in OPTIONAL and stage not in data:
+            continue
         table = data.get(stage, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{where} `{stage}` must be a table: [{stage}]")
@@ -139,9 +157,10 @@ def reference_specs(table, where: str) -> dict[str, str]:
             raise ConfigError(f"{where} [reference] {name}: unknown key {unknown[0]!r} (known: {', '.join(REFERENCE_KEYS)})")
         options = [f"{key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in value.items() if key != "path"]
         specs[name] = ",".join([f"{name}={value['path']}", *options])
-        spec = parse_corpus_spec(specs[name])
-        if "://" not in spec.path:
-            corpus_files(spec.path, spec.fmt)
+        try:
+            check_input(parse_corpus_spec(specs[name]))
+        except ConfigError as err:
+            raise ConfigError(f"{where} [reference] {name}: {err}") from None
     return specs
 
 
@@ -163,9 +182,10 @@ def mixture_sources(table, curated: list[str], where: str) -> dict[str, tuple[st
 
 def option_argv(parser: argparse.ArgumentParser, stage: str, table: dict, where: str) -> list[str]:
     """A stage's config table as its job's command-line options: `max_html_bytes = 5e6` is
-    `--max-html-bytes 5000000`, `true` a flag, a list repeated options (or one, comma-joined)."""
+    `--max-html-bytes 5000000`, `true` a flag, a list repeated options (or one, comma-joined), a table on a
+    repeatable option one `KEY=VALUE` option per entry (`blocklists = { adult = "p" }` is `--blocklist adult=p`)."""
     actions = {action.dest: action for action in parser._actions if action.option_strings and action.dest != "help"}
-    known = sorted(set(actions) - SET_BY_PIPELINE[stage] - {"overwrite"})
+    known = sorted(set(actions) - SET_BY_PIPELINE[stage] - {"overwrite", "verbose"})
     argv = []
     for key, value in table.items():
         if key in SET_BY_PIPELINE[stage]:
@@ -178,6 +198,8 @@ def option_argv(parser: argparse.ArgumentParser, stage: str, table: dict, where:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where} [{stage}] {key} must be true or false")
             argv += [flag] if value else []
+        elif isinstance(value, dict) and isinstance(action, argparse._AppendAction):
+            argv += [part for name, item in value.items() for part in (flag, f"{name}={option_value(item)}")]
         elif isinstance(value, dict) or isinstance(value, bool):
             raise ConfigError(f"{where} [{stage}] {key} must be a number, a string or a list")
         elif isinstance(value, list) and action.nargs in ("+", "*"):
@@ -208,6 +230,7 @@ class Stage:
     options: list[str]  # from the config
     reference: dict[str, str]
     mixture_sources: dict[str, tuple[str, float | None]]
+    crawl: tuple[str, ...] = ("extract", "documents")  # the crawl documents the classifier and classify read
     input_files: list[str] = field(default_factory=list)  # outside the run: fingerprinted
 
     @property
@@ -226,10 +249,10 @@ class Stage:
         refs = list(self.reference.values())
         wired = {
             "extract": ["--output", output, "--resume"],
+            "rules": ["--input", self.path("extract", "documents"), "--output", output],
             "classifier": [*(f"--positive={spec}" for spec in refs),
-                           "--negative", f"crawl={self.path('extract', 'documents')}", "--model", output],
-            "classify": ["--model", self.path("classifier"), "--input", self.path("extract", "documents"),
-                         "--output", output],
+                           "--negative", f"crawl={self.path(*self.crawl)}", "--model", output],
+            "classify": ["--model", self.path("classifier"), "--input", self.path(*self.crawl), "--output", output],
             "dedup": [f"--dataset=crawl={self.path('classify', 'kept')}", *(f"--dataset={spec}" for spec in refs),
                       "--output", output],
             "decontaminate": ["--input", *(f"{name}={self.path('dedup', name)}" for name in ["crawl", *self.reference]),
@@ -252,15 +275,19 @@ class Stage:
 
 
 def plan(config: Config) -> list[Stage]:
-    """The stages of `config`, their arguments checked (types, choices, input paths) without Spark."""
+    """The stages of `config`, their arguments checked without Spark: types and choices, every stage's
+    `check_options` (ranges, weights, benchmarks, ...), the input files no stage writes."""
     stages = []
+    crawl = ("rules", "kept") if "rules" in config.stages else ("extract", "documents")
     for name in STAGES:
+        if name not in config.stages:  # an optional stage the config leaves out
+            continue
         table = dict(config.stages[name])
         if name in SEEDED:
             table.setdefault("seed", config.seed)
         parser = JOBS[name].parser(RaisingParser)
         options = option_argv(parser, name, table, f"{config.path}:")
-        stage = Stage(name, config.output, options, config.reference, config.mixture_sources)
+        stage = Stage(name, config.output, options, config.reference, config.mixture_sources, crawl)
         args = stage.parse(stage.output)
         for key in INPUT_FILES.get(name, ()):
             value = getattr(args, key)
@@ -268,9 +295,14 @@ def plan(config: Config) -> list[Stage]:
                 raise ConfigError(f"{config.path}: [{name}] {key}: no such file or directory: {value}")
             if value:
                 stage.input_files.append(value)
-        if name == "extract":
-            JOBS[name].validate(args)  # expands the inputs: every file exists, remote ones can be read
+        try:
+            JOBS[name].check_options(args)
+        except ConfigError as err:
+            raise ConfigError(f"{config.path}: [{name}] {err}") from None
+        if name == "extract":  # check_options expanded the inputs: every file exists, remote ones can be read
             stage.input_files = list(args.paths)
+        if name == "rules":  # the blocklists: a changed list runs the stage again
+            stage.input_files = [spec.partition("=")[2] for spec in args.blocklists]
         if name in ("classifier", "dedup"):
             stage.input_files = [f for spec in config.reference.values() for f in corpus_files(*corpus_location(spec))[1]]
         stages.append(stage)
@@ -365,7 +397,7 @@ def stage_counts(stage: str, summary: dict) -> dict[str, dict]:
         return {name: {"in": source["documents"], "out": sum(source["outcomes"].get(k, 0) for k in used),
                        "reasons": {k: v for k, v in source["outcomes"].items() if k not in used}}
                 for name, source in summary["sources"].items()}
-    if stage == "classify":
+    if stage in ("rules", "classify"):  # the same summary keys
         return {"crawl": {"in": summary["documents_in"], "out": summary["kept"], "reasons": summary["rejected_by_reason"]}}
     if stage == "dedup":
         return {name: {"in": row["documents_in"], "out": row["kept"],
@@ -376,7 +408,7 @@ def stage_counts(stage: str, summary: dict) -> dict[str, dict]:
                        "reasons": {k: row[k] for k in DROP_OUTCOMES}}
                 for name, row in summary["datasets"].items()}
     if stage == "mixture":
-        return {name: {"in": row["documents_in"], "out": row["tokenized"], "reasons": {k: row[k] for k in DROP_REASONS}}
+        return {name: {"in": row["documents_in"], "out": row["tokenized"], "reasons": {k: row.get(k, 0) for k in DROP_REASONS}}
                 for name, row in summary["outcomes"].items()}
     raise ValueError(stage)
 
@@ -384,8 +416,10 @@ def stage_counts(stage: str, summary: dict) -> dict[str, dict]:
 def handoffs(summaries: dict[str, dict], mixture_sources: dict[str, tuple]) -> list[tuple[str, str, str, str, str]]:
     """(stage, dataset, count, next stage, its dataset): the documents one stage passes on are those the
     next reads (`count` "out"), or two stages read the same corpus alike ("in")."""
-    pairs = [("extract", "crawl", "out", "classifier", "crawl"), ("extract", "crawl", "out", "classify", "crawl"),
-             ("classify", "crawl", "out", "dedup", "crawl")]
+    crawl = "rules" if "rules" in summaries else "extract"  # the stage whose documents classifier and classify read
+    pairs = [("extract", "crawl", "out", "rules", "crawl")] if crawl == "rules" else []
+    pairs += [(crawl, "crawl", "out", "classifier", "crawl"), (crawl, "crawl", "out", "classify", "crawl"),
+              ("classify", "crawl", "out", "dedup", "crawl")]
     dedup = summaries.get("dedup", {}).get("datasets", {})
     pairs += [("classifier", name, "in", "dedup", name) for name in dedup if name != "crawl"]
     pairs += [("dedup", name, "out", "decontaminate", name) for name in dedup]
@@ -426,6 +460,8 @@ def written_counts(spark, run_dir: str, summaries: dict[str, dict]) -> dict[str,
     written: dict[str, dict] = {}
     if "extract" in summaries:
         written["extract"] = {"crawl": {"out": rows("extract", "documents")}}
+    if "rules" in summaries:
+        written["rules"] = {"crawl": {"out": rows("rules", "kept"), "rejected": rows("rules", "rejects")}}
     if "classify" in summaries:
         written["classify"] = {"crawl": {"out": rows("classify", "kept"), "rejected": rows("classify", "rejects")}}
     if "dedup" in summaries:
@@ -483,15 +519,17 @@ class PipelineJob(SparkJob):
     """`spark-submit jobs/pipeline.py --config FILE.toml`: every stage, atomic, skipped when unchanged."""
 
     name = "pipeline"
-    description = "Run extract -> classify -> dedup -> decontaminate -> mixture from one TOML config."
+    description = "Run extract -> [rules] -> classify -> dedup -> decontaminate -> mixture from one TOML config."
 
     def add_arguments(self, parser):
         parser.add_argument("--config", required=True, help="the run's TOML file (see configs/demo.toml)")
         parser.add_argument("--force", action="store_true", help="run every stage, even those that are unchanged")
 
-    def validate(self, args):
+    def check_options(self, args):  # every stage's options and the user's files, before the first stage runs
         args.config_data = load_config(args.config)
         args.stages = plan(args.config_data)
+        for stage in args.stages:
+            check_writable(stage.output)
 
     def run(self, spark, args):
         config, run_dir = args.config_data, args.config_data.output
@@ -500,7 +538,7 @@ class PipelineJob(SparkJob):
         summaries: dict[str, dict] = {}
         for stage in args.stages:
             inputs = {"files": [file_fingerprint(f) for f in expand_files(stage.input_files)],
-                      "stages": {name: fingerprints[name] for name in UPSTREAM[stage.name]}}
+                      "stages": {name: fingerprints[name] for name in UPSTREAM[stage.name] if name in fingerprints}}
             fingerprints[stage.name] = fingerprint(stage.params(), inputs)
             if not args.force and is_complete(stage.output, fingerprints[stage.name]):
                 remove_tree(partial_path(stage.output))  # left by a run that crashed in this stage
@@ -511,7 +549,7 @@ class PipelineJob(SparkJob):
                 status, seconds = self.run_stage(spark, stage, fingerprints[stage.name], inputs)
             except KeyboardInterrupt:
                 print(f"pipeline: interrupted in {stage.name}; run the same command again to continue", file=sys.stderr)
-                return 130
+                return EXIT_INTERRUPTED
             if status != 0:
                 print(f"pipeline: {stage.name} failed (exit status {status}); its unfinished output is in "
                       f"{partial_path(stage.output)}; the finished stages are kept", file=sys.stderr)
@@ -537,7 +575,7 @@ class PipelineJob(SparkJob):
         print(f"pipeline: {stage.name}: {'resuming' if resumable else 'running'} into {staged}", flush=True)
         args = stage.parse(staged)
         try:
-            stage.job.validate(args)
+            stage.job.check(args)
         except ConfigError as err:
             print(f"pipeline: error: [{stage.name}] {err}", file=sys.stderr)
             return EXIT_CONFIG, 0.0

@@ -15,6 +15,7 @@ Layout under the output directory:
   reference/wikipedia.jsonl.gz    {id, title, text}
   reference/books.jsonl.gz        {id, title, author, text}: Gutenberg-style header/footer/licence, \r\n lines
   benchmarks/sample_bench.jsonl   {context, continuation}, LAMBADA-style
+  blocklists/adult/domains        a UT1-style blocklist naming the hosts of the crawl's first two spam pages
   truth.jsonl                     per page: url, shard, category, record_id (unique; a revisit shares its
                                   original's url) and duplicate_of / near_duplicate_of (+ jaccard_5gram) /
                                   benchmark_item / revisit_of / language / encoding / content_type / status ...
@@ -679,8 +680,8 @@ def iter_pages(rng: random.Random, plan: list[str], references: dict, bench: lis
 
 
 # ---------------------------------------------------------------------- WARC
-def _gzip_member(data: bytes) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS + 16)  # as warcio: header mtime 0
+def _gzip_member(data: bytes, level: int = 9) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)  # as warcio: header mtime 0
     return compressor.compress(data) + compressor.flush()
 
 
@@ -822,7 +823,7 @@ def generate_sample(output_dir, pages: int = 600, seed: int = 0, shards: int = 6
         write_shard(out / "crawl" / "sample-truncated.warc.gz", cut_pages, seed, truth_out, cut_last=True)
 
     files += [out / "crawl" / "sample-truncated.warc.gz", *(out / "reference" / f"{n}.jsonl.gz" for n in references),
-              out / "benchmarks" / "sample_bench.jsonl", out / "truth.jsonl", out / "sample.json"]
+              out / "benchmarks" / "sample_bench.jsonl", write_blocklist(out), out / "truth.jsonl", out / "sample.json"]
     summary = {
         "seed": seed, "pages": pages, "shards": shards, "reference_docs": reference_docs,
         "categories": dict(sorted(Counter(plan).items())),
@@ -835,6 +836,35 @@ def generate_sample(output_dir, pages: int = 600, seed: int = 0, shards: int = 6
     return summary
 
 
+def write_blocklist(out: Path) -> Path:
+    """blocklists/adult/domains, in the layout of the UT1 blocklists the rules stage reads: the hosts of the
+    first two spam pages of the crawl (from truth.jsonl), so that the demo drops documents by blocklist."""
+    hosts = []
+    for line in (out / "truth.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["category"] == "spam" and len(hosts) < 2:
+            hosts.append(row["url"].split("://", 1)[1].split("/", 1)[0])
+    path = out / "blocklists" / "adult" / "domains"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# the sample's blocklist: spam hosts of the sample crawl\n" + "".join(
+        f"{host}\n" for host in dict.fromkeys(hosts)), encoding="utf-8")
+    return path
+
+
+def existing_sample(output_dir, parameters: dict) -> bool:
+    """True when `output_dir` holds a complete sample generated with `parameters` by this generator: its
+    sample.json, written last, names them and every file, and is newer than this module (a changed
+    generator may write other files). The same arguments give the same bytes, so it need not be redone."""
+    marker = Path(output_dir) / "sample.json"
+    try:
+        summary = json.loads(marker.read_text(encoding="utf-8"))
+        current = marker.stat().st_mtime >= Path(__file__).stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    return (current and all(summary.get(key) == value for key, value in parameters.items())
+            and all((marker.parent / name).is_file() for name in summary.get("files", [])))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True)
@@ -843,6 +873,11 @@ def main(argv=None) -> None:
     parser.add_argument("--shards", type=int, default=6)
     parser.add_argument("--reference-docs", type=int, default=300)
     args = parser.parse_args(argv)
+    parameters = {"seed": args.seed, "pages": args.pages, "shards": args.shards, "reference_docs": args.reference_docs}
+    if existing_sample(args.output, parameters):
+        print(f"sample: {args.output} already holds the sample for "
+              f"{', '.join(f'{k}={v}' for k, v in parameters.items())} (sample.json); skipped")
+        return
     summary = generate_sample(args.output, args.pages, args.seed, args.shards, args.reference_docs)
     references = " ".join(f"{name}={count}" for name, count in summary["reference"].items())
     print(f"wrote {summary['pages']} pages in {summary['shards']} shards (+1 truncated), reference {references}, "

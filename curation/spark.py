@@ -1,4 +1,10 @@
-"""Spark session set-up shared by every job, with the checks that must happen before Spark starts."""
+"""Spark session set-up shared by every job, with the checks that must happen before Spark starts.
+
+What a person reads is the job's own lines and Spark's progress bar: Spark logs warnings and errors only
+(`CURATION_SPARK_LOG_LEVEL=INFO`, or a job's `--verbose`, for everything), from the first line of the
+driver JVM where this process starts it (curation/log4j2.properties) and from the SparkContext's
+creation on otherwise (`spark.log.level`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,20 @@ JAVA_HINT = (
 )
 
 
+LOG_LEVELS = ("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")
+LOG4J2_PROPERTIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+
+
 class ConfigError(Exception):
     """A mistake in the job's configuration, reported as one line before Spark starts."""
+
+
+def log_level() -> str:
+    """Spark's log level: CURATION_SPARK_LOG_LEVEL, else WARN."""
+    level = os.environ.get("CURATION_SPARK_LOG_LEVEL", "WARN").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"CURATION_SPARK_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {level!r})")
+    return level
 
 
 def java_major_version() -> int | None:
@@ -49,13 +67,15 @@ def get_spark(app_name: str, master: str | None = None, conf: dict | None = None
     Python workers use this interpreter, so a `.venv` works without activating it.
     """
     check_java()
+    level = log_level()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    starts_jvm = "PYSPARK_GATEWAY_PORT" not in os.environ  # plain `python`, not spark-submit
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # plain `python`, not spark-submit
+    elif starts_jvm:
         builder = builder.master("local[*]")
     defaults = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -63,12 +83,26 @@ def get_spark(app_name: str, master: str | None = None, conf: dict | None = None
         "spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true",
+        "spark.log.level": level,  # from the SparkContext's first line, even under a spark-submit without our log4j2
     }
+    if starts_jvm and os.path.isfile(LOG4J2_PROPERTIES):
+        defaults["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES}"
     for key, value in {**defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("CURATION_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(level)  # getOrCreate may have returned a session started with another level
+    if not starts_jvm:
+        leave_interrupts_to_python(spark)
     return spark
+
+
+def leave_interrupts_to_python(spark) -> None:
+    """Make the driver JVM ignore Ctrl-C (SIGINT), as PySpark does for a JVM it starts itself. Under spark-submit
+    the JVM is this process's parent, in the same process group: stopping at once on Ctrl-C, it would abort the
+    running jobs (each an error with its stack trace) and cut off what the Python driver prints, which reaches
+    the terminal through it. The Python driver handles Ctrl-C; the JVM ends when the driver does."""
+    jvm = spark.sparkContext._jvm
+    jvm.sun.misc.Signal.handle(jvm.sun.misc.Signal("INT"), jvm.sun.misc.SignalHandler.SIG_IGN)
 
 
 def main() -> int:

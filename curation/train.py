@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from curation.corpora import corpus_files, iter_corpus_file, parse_corpus_spec
-from curation.mixture import ManifestError, Mixture, load_manifest
+from curation.manifest import ManifestError, Mixture, load_manifest
 from curation.model import GPT, PRESETS, model_config, padded_vocab
 from curation.spark import ConfigError
 from curation.tokenizer import document_encoder, eot_id
@@ -613,54 +613,6 @@ def load_model(checkpoint: str | os.PathLike, device: str = "cpu") -> GPT:
     return model.eval()
 
 
-# --- benchmark --------------------------------------------------------------------------------
-
-
-def bench_preset(preset: str, device: torch.device, vocab: int, steps: int, warmup: int) -> dict:
-    """Tokens/s of full optimizer steps (forward, backward, clip, AdamW) on random tokens."""
-    cfg = TrainConfig(preset=preset, device=str(device))
-    shape = PRESETS[preset]
-    cfg = dataclasses.replace(cfg, n_ctx=shape.n_ctx, micro_batch=shape.micro_batch, learning_rate=shape.learning_rate)
-    torch.manual_seed(0)
-    model = GPT(model_config(preset, vocab)).to(device)
-    optimizer = make_optimizer(model, cfg, device)
-    amp_dtype = autocast_dtype(cfg, device)
-    forward = torch.compile(model) if device.type == "cuda" else model
-    generator = torch.Generator().manual_seed(0)
-    rows = torch.randint(0, vocab, (shape.micro_batch, shape.n_ctx + 1), generator=generator).numpy()
-    batch = [to_device(rows, device)]
-    for i in range(warmup + steps):
-        if i == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-        loss, _ = optimizer_step(forward, optimizer, batch, 1.0, autocast(device, amp_dtype))
-    loss.item()
-    seconds = time.perf_counter() - started
-    tokens_per_s = steps * shape.micro_batch * shape.n_ctx / seconds
-    result = {"preset": preset, "device": device.type, "params": model.num_params(), "n_ctx": shape.n_ctx,
-              "micro_batch": shape.micro_batch, "vocab": vocab, "dtype": str(amp_dtype or torch.float32).removeprefix("torch."),
-              "tokens_per_s": round(tokens_per_s, 1)}
-    peak = peak_flops(device)
-    if peak:
-        result["mfu"] = round(model.flops_per_token(shape.n_ctx) * tokens_per_s / peak, 4)
-    return result
-
-
-def bench(steps: int = 10) -> dict:
-    """`make bench-train`: the tiny preset on the CPU; GPT-3 Small in bf16 on CUDA when there is one."""
-    threads = torch.get_num_threads()
-    cpu = bench_preset("tiny", torch.device("cpu"), vocab=8192, steps=steps, warmup=3)
-    result = {"bench": "train", **cpu, "threads": threads,
-              "tokens_per_s_per_core": round(cpu["tokens_per_s"] / threads, 1)}
-    if torch.cuda.is_available():
-        cuda = bench_preset("gpt3-small", torch.device("cuda"), vocab=padded_vocab(50_257), steps=20, warmup=5)
-        result.update({f"cuda_{key}": value for key, value in cuda.items() if key != "mfu"})
-        result["cuda_device"] = torch.cuda.get_device_name()
-        result["mfu"] = cuda.get("mfu")
-    return result
-
-
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -687,15 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(flag, type=ARG_TYPES[option.type], default=option.default, help=help_text)
     parser.add_argument("--resume", action="store_true", help="continue OUT/ckpt.pt (same configuration)")
-    parser.add_argument("--bench", action="store_true", help="print tokens/s (and MFU on CUDA) as one JSON line")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.bench:
-        print(json.dumps(bench()))
-        return 0
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["eval"] = tuple(values["eval"])
     try:

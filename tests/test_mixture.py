@@ -14,24 +14,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.mixture import (
-    DEFAULT_WEIGHTS,
+from curation.manifest import (
     MANIFEST_SCHEMA,
     ChecksumError,
     ManifestError,
+    epochs_at_budget,
+    load_manifest,
+    schema_errors,
+    validate_manifest,
+)
+from curation.mixture import (
+    DEFAULT_WEIGHTS,
     MixtureJob,
     MixtureOptions,
     build_mixture,
     epoch_warnings,
-    epochs_at_budget,
-    load_manifest,
     parse_dataset_arg,
     read_weights_file,
     resolve_mixture,
-    schema_errors,
     shard_routes,
     upstream_summaries,
-    validate_manifest,
     write_shard_batches,
 )
 from curation.spark import ConfigError
@@ -264,7 +266,7 @@ def test_manifest_validates_against_its_schema(built):
 def test_token_counts_recomputed_from_shards_equal_the_manifest(built, corpora):
     mixture = load_manifest(built)
     summary = json.loads((built / "summary.json").read_text())
-    assert summary["conserved"] and summary["empty_text"] + summary["parse_error"] == 2  # "" and None
+    assert summary["conserved"] and (summary["empty_text"], summary["null_text"], summary["parse_error"]) == (1, 1, 0)
     assert summary["documents_in"] == sum(len(rows) for rows in corpora.values())
     for name, dataset in mixture.datasets.items():
         shards = dataset.shards
@@ -323,3 +325,19 @@ def test_corrupted_shard_fails_checksum_verification(built, tmp_path):
     path.write_bytes(bytes(data[:-2]))
     with pytest.raises(ChecksumError, match="corrupt or truncated"):
         load_manifest(copy, verify=False)
+
+
+def test_null_text_is_its_own_reason_and_characters_are_counted(built, corpora):
+    """A null text (a record read whole) is `null_text`, not a parse error; the summary counts the characters
+    tokenized, which are the input's non-empty texts."""
+    import re
+
+    summary = json.loads((built / "summary.json").read_text())
+    web = summary["outcomes"]["web"]
+    assert (web["empty_text"], web["null_text"], web["parse_error"]) == (1, 1, 0)
+    for name, rows in corpora.items():
+        expected = sum(len(re.sub("\r\n?", "\n", text)) for _, text in rows if text)
+        assert summary["outcomes"][name]["chars"] == expected
+    assert summary["chars"] == sum(o["chars"] for o in summary["outcomes"].values())
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert {d["name"]: d["dropped"]["null_text"] for d in manifest["datasets"]} == {"web": 1, "wiki": 0}

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 from test_extract import FlakyHandler, warcio_record_count
 
-from curation.extract import ExtractJob
-from curation.job import partial_path
 from curation.decontaminate import DecontaminateJob
 from curation.dedup import DedupJob
+from curation.extract import ExtractJob
+from curation.job import partial_path
 from curation.pipeline import STAGES, PipelineJob, RaisingParser, conservation_checks, load_config, option_argv, plan
+from curation.rules.stage import RulesJob
 from curation.sample import generate_sample
 from curation.settings import PROJECT_ROOT
 from curation.spark import ConfigError
@@ -37,6 +38,7 @@ def write_config(path: Path, run_dir: Path, crawl: list[str], sample: Path, **ex
     `extra` adds lines to a stage's table, e.g. mixture='vocab_size = 320'."""
     tables = {
         "extract": f'input = {json.dumps(crawl)}\nextractor = "resiliparse"\ncommit_every = 2',
+        "rules": f'blocklists = {{ adult = "{sample}/blocklists/adult" }}',
         "classifier": "num_features = 4096\nmax_iter = 20",
         "classify": 'alpha = "auto"\nalpha_rule = "reference_keep"',
         "dedup": 'priority = ["webtext", "wikipedia", "books", "crawl"]',
@@ -62,7 +64,7 @@ def run_outputs(spark, run: Path) -> dict:
     """What a run produced, whatever its file names: sorted (doc_id, text) of every stage's documents
     per dataset, and the sha256 of every mixture shard."""
     found = {}
-    folders = ["extract/documents", "classify/kept", "classify/rejects"]
+    folders = ["extract/documents", "rules/kept", "rules/rejects", "classify/kept", "classify/rejects"]
     folders += [f"dedup/{d}" for d in ("crawl", "webtext", "wikipedia", "books")]
     folders += [f"decontaminate/{d}/documents" for d in ("crawl", "webtext", "wikipedia", "books")]
     for folder in folders:
@@ -153,6 +155,9 @@ def test_config_mistakes_are_one_line_before_spark(sample_dir, tmp_path):
     assert "[classify] argument --alpha-rule: invalid choice" in error('"reference_keep"', '"nope"')
     assert "[mixture] argument --vocab-size: invalid int value" in error("vocab_size = 300", 'vocab_size = "big"')
     assert "[mixture.datasets] books" in error('source = "books"', 'source = "novels"')
+    assert "[rules] --languages: unknown language code 'klingon'" in error(
+        "[rules]\n", '[rules]\nlanguages = ["en", "klingon"]\n')
+    assert "[rules] --blocklist adult: no such file" in error("blocklists/adult", "blocklists/missing")
     assert "not valid TOML" in error("seed = 3", "seed = ")
     assert "`seed` must be an integer" in error("seed = 3", 'seed = "3"')
 
@@ -161,6 +166,35 @@ def test_config_mistakes_are_one_line_before_spark(sample_dir, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"pipeline: error: config file not found: {tmp_path / 'missing.toml'}"]
 
+
+def test_every_stage_is_checked_before_the_first_runs(sample_dir, tmp_path):
+    """Mistakes that show in the config and the user's files alone stop the run before Spark starts,
+    not when their stage comes, after the stages before it ran (hours, on a real crawl)."""
+    good = write_config(tmp_path / "good.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
+    empty_benchmarks = tmp_path / "benchmarks"
+    empty_benchmarks.mkdir()
+    mistakes = {
+        "[classify] --alpha must be a positive number": ('alpha = "auto"', "alpha = -1"),
+        "[dedup] --threshold must be in (0, 1]": ("[dedup]\n", "[dedup]\nthreshold = 2\n"),
+        "[mixture] dataset 'webtext2' has weight -0.5": ("weight = 0.3", "weight = -0.5"),
+        "[mixture] --token-budget must be a positive number": ("token_budget = 1e5", "token_budget = -5"),
+        "[decontaminate] no benchmark files": (f"{sample_dir}/benchmarks", str(empty_benchmarks)),
+        "[classifier] --holdout must be between 0 and 0.9": ("[classifier]\n", "[classifier]\nholdout = 2\n"),
+    }
+    for expected, (old, new) in mistakes.items():
+        bad = tmp_path / "bad.toml"
+        assert old in good.read_text()
+        bad.write_text(good.read_text().replace(old, new, 1))
+        with pytest.raises(ConfigError) as raised:
+            plan(load_config(str(bad)))
+        assert str(raised.value).startswith(f"{bad}: {expected}"), raised.value
+
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"pipeline: error: {bad}: [classifier] --holdout must be between "
+                                                  "0 and 0.9"]
+    assert not (tmp_path / "run").exists()
 
 def test_a_stage_table_is_its_jobs_options():
     parser = ExtractJob().parser(RaisingParser)
@@ -173,10 +207,31 @@ def test_a_stage_table_is_its_jobs_options():
     decontaminate = DecontaminateJob().parser(RaisingParser)
     assert option_argv(decontaminate, "decontaminate", {"ngram": ["lambada=8", "piqa=auto"]}, "x:") == [
         "--ngram", "lambada=8", "--ngram", "piqa=auto"]
+    rules = RulesJob().parser(RaisingParser)
+    table = {"blocklists": {"adult": "a/domains", "phishing": "p"}, "languages": ["en", "de"],
+             "gopher_max_top_ngram_chars": [0.2, 0.18, 0.16]}
+    assert option_argv(rules, "rules", table, "x:") == [
+        "--blocklist", "adult=a/domains", "--blocklist", "phishing=p", "--languages", "en,de",
+        "--gopher-max-top-ngram-chars", "0.2,0.18,0.16"]
     with pytest.raises(ConfigError, match=r"\[extract\] resume is set by the pipeline"):
         option_argv(parser, "extract", {"resume": True}, "x:")
     with pytest.raises(ConfigError, match="must be a number, a string or a list"):
         option_argv(dedup, "dedup", {"threshold": True}, "x:")
+
+
+def test_rules_table_puts_the_stage_between_extract_and_the_classifier(sample_dir, tmp_path):
+    with_rules = write_config(tmp_path / "on.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
+    stages = {s.name: s for s in plan(load_config(str(with_rules)))}
+    extracted = str(tmp_path / "run" / "extract" / "documents")
+    assert stages["rules"].argv("OUT")[:4] == ["--input", extracted, "--output", "OUT"]
+    assert stages["rules"].input_files == [f"{sample_dir}/blocklists/adult"]  # fingerprinted: a new list re-runs it
+    kept = str(tmp_path / "run" / "rules" / "kept")
+    assert f"crawl={kept}" in stages["classifier"].argv("M") and kept in stages["classify"].argv("O")
+    without = tmp_path / "off.toml"
+    table = f'[rules]\nblocklists = {{ adult = "{sample_dir}/blocklists/adult" }}'
+    without.write_text(with_rules.read_text().replace(table, ""))
+    stages = {s.name: s for s in plan(load_config(str(without)))}
+    assert "rules" not in stages and extracted in stages["classify"].argv("O")
 
 
 def test_conservation_checks_find_lost_documents():
@@ -196,6 +251,12 @@ def test_conservation_checks_find_lost_documents():
     summaries["dedup"]["datasets"]["crawl"].update(documents_in=5, kept=4)  # one appeared from nowhere
     broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
     assert broken == ["dedup/crawl: out in the summary = rows written", "classify/crawl out = dedup/crawl in"]
+    # with the rules stage, classify reads what rules kept
+    summaries["rules"] = {"documents_in": 6, "kept": 5, "rejected_by_reason": {"language:not_listed": 1}}
+    written["rules"] = {"crawl": {"out": 5, "rejected": 1}}
+    broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
+    assert "rules/crawl out = classify/crawl in" in broken and "extract/crawl out = rules/crawl in" not in broken
+    assert "rules/crawl: documents in = out + language:not_listed" not in broken
 
 
 # --- the baseline run and its faulty inputs --------------------------------------------------------
@@ -216,8 +277,17 @@ def test_run_is_atomic_conserved_and_writes_the_funnel(baseline):
             == f"$RUN/{stage}"
         assert all((run / stage / rel).stat().st_size == size for rel, size in marker["files"].items())
     assert json.loads((run / "classify" / "_SUCCESS").read_text())["inputs"]["stages"] == {
-        name: json.loads((run / name / "_SUCCESS").read_text())["fingerprint"] for name in ("extract", "classifier")}
+        name: json.loads((run / name / "_SUCCESS").read_text())["fingerprint"]
+        for name in ("extract", "rules", "classifier")}
+    rules = json.loads((run / "rules" / "summary.json").read_text())
+    assert rules["rejected_by_reason"].get("blocklist:adult", 0) >= 1 and rules["kept"] > 0
+    assert {"rules/crawl out = classify/crawl in", "extract/crawl out = rules/crawl in"} <= {c["check"] for c in checks}
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no .partial directory left
+
+
+def test_outputs_record_their_published_paths(baseline):
+    run, _, _ = baseline
+    assert json.loads((run / "classifier" / "metrics.json").read_text())["model"] == str(run / "classifier")
 
 
 def test_corrupt_shard_among_good_ones_is_counted_and_the_run_goes_on(spark, baseline, crawl):
@@ -275,9 +345,11 @@ def test_half_written_output_is_redone(spark, baseline, tmp_path, capsys):
     (crashed / "part-00000.parquet").write_bytes(b"PAR1 half written")
     capsys.readouterr()
     assert run_pipeline(config) == 0
-    lines = stage_lines(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    lines = stage_lines(out)
     assert "documents/s" in lines["dedup"]
     assert all("unchanged, skipped" in lines[s] for s in STAGES if s != "dedup")
+    assert f"dedup: wrote {tmp_path / 'run' / 'dedup'}/<dataset>/" in out  # where it is, not where it was written
     assert not crashed.exists()
     assert run_outputs(spark, tmp_path / "run") == run_outputs(spark, run)
 
@@ -412,7 +484,12 @@ def test_interrupted_driver_then_rerun_resumes(spark, baseline, tmp_path, capsys
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    assert driver.returncode != 0, errors[-2000:]
+    assert driver.returncode == 130, errors[-2000:]
+    # one line says where it stopped and how to go on: no py4j tracebacks, no stack traces of aborted jobs
+    printed = [line for line in errors.replace("\r", "\n").splitlines()
+               if line.strip() and not line.lstrip().startswith("[Stage")]
+    assert "pipeline: interrupted in extract; run the same command again to continue" in printed, errors[-3000:]
+    assert len(printed) <= 3, printed  # and the JVM's own "Using incubator modules" warning
     committed = {p.name for p in (ledger.parent / "documents").glob("chunk-*.parquet")}
     assert len(list(ledger.glob("chunk-*.parquet"))) in (1, 2)  # of 3 chunks (2 files each)
 

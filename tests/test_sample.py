@@ -301,3 +301,13 @@ def test_cli_prints_one_summary_line(tmp_path, capsys):
 def test_rejects_sizes_that_cannot_hold_every_category(tmp_path):
     with pytest.raises(ValueError):
         generate_sample(tmp_path, pages=sample.MIN_PAGES - 1)
+
+
+def test_blocklist_names_hosts_of_the_crawls_spam_pages(small):
+    from curation.rules.blocklist import blocked_by, load_blocklist
+
+    adult = load_blocklist("adult", str(small / "blocklists" / "adult"))
+    assert adult.entries["domains"] >= 1 and adult.entries["invalid"] == 0
+    blocked = [row for row in truth(small) if blocked_by(row["url"], [adult])]
+    assert blocked and all(row["category"] == "spam" for row in blocked)
+    assert "blocklists/adult/domains" in json.loads((small / "sample.json").read_text())["files"]

@@ -11,14 +11,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from curation.mixture import (  # noqa: E402
+from curation.manifest import (  # noqa: E402
     MANIFEST_SCHEMA_NAME,
     MANIFEST_VERSION,
-    ShardWriter,
     epochs_at_budget,
     file_sha256,
     load_manifest,
 )
+from curation.mixture import ShardWriter  # noqa: E402
 from curation.model import GPT, PRESETS, CausalSelfAttention, GPTConfig, model_config  # noqa: E402
 from curation.spark import ConfigError  # noqa: E402
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, token_dtype, train_bpe, vocab_size  # noqa: E402
