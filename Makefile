@@ -36,7 +36,7 @@ TOKEN_BUDGET ?=
 VOCAB_SIZE ?= 50257
 MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
 
-.PHONY: help venv check-java sample extract rules classify dedup decontaminate mixture demo test clean \
+.PHONY: help venv check-java lint sample extract rules classify dedup decontaminate mixture demo test clean \
 	bench-extract bench-rules bench-classifier bench-dedup bench-decontam bench-mixture
 
 help:
@@ -105,8 +105,12 @@ demo: check-java sample $(VENV)/.torch
 	rm -rf $(RUN)/train
 	$(PY) -m curation.train --manifest $(RUN)/mixture --preset nano --tokens 3e4 --out $(RUN)/train
 
-test: check-java $(VENV)/.torch
+test: check-java $(VENV)/.torch lint
 	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench-extract bench-rules bench-dedup bench-mixture: check-java
 	$(PY) -m curation.benchmarks $(@:bench-%=%)

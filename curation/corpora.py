@@ -21,18 +21,23 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pyarrow as pa
 
 from curation.spark import ConfigError
 
 FORMATS = ("jsonl", "parquet", "txt", "wikiextractor")
-CORPUS_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("source", pa.string()), ("path", pa.string()),
-    ("text", pa.string()), ("parse_error", pa.string()),
-])
+CORPUS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("path", pa.string()),
+        ("text", pa.string()),
+        ("parse_error", pa.string()),
+    ]
+)
 CORPUS_DDL = "doc_id string, source string, path string, text string, parse_error string"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 TXT_SUFFIXES = (".txt", ".txt.gz")
@@ -115,16 +120,20 @@ def parse_corpus_spec(spec: str) -> CorpusSpec:
     strip = values.get("strip_gutenberg", "false").lower()
     if strip not in TRUE_WORDS + FALSE_WORDS:
         raise ConfigError(f"strip_gutenberg must be true or false in {spec!r}")
-    return CorpusSpec(name, path, fmt, values.get("text_field", "text"), values.get("id_field") or None,
-                      strip in TRUE_WORDS)
+    return CorpusSpec(
+        name, path, fmt, values.get("text_field", "text"), values.get("id_field") or None, strip in TRUE_WORDS
+    )
 
 
 def _visible_files(root: str) -> list[str]:
     found = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        found += [os.path.join(folder, n) for n in sorted(names)
-                  if not n.startswith((".", "_")) and n not in IGNORED_NAMES and not n.endswith(".crc")]
+        found += [
+            os.path.join(folder, n)
+            for n in sorted(names)
+            if not n.startswith((".", "_")) and n not in IGNORED_NAMES and not n.endswith(".crc")
+        ]
     return found
 
 
@@ -184,7 +193,7 @@ def corpus_files(path: str, fmt: str | None = None) -> tuple[str, list[str]]:
 
 
 def fallback_doc_id(source: str, relpath: str, position: int) -> str:
-    return hashlib.sha1(f"{source}\0{relpath}\0{position}".encode("utf-8")).hexdigest()[:20]
+    return hashlib.sha1(f"{source}\0{relpath}\0{position}".encode()).hexdigest()[:20]
 
 
 def _open_text(path: str):
@@ -216,8 +225,11 @@ def iter_jsonl(path: str, relpath: str, spec: CorpusSpec) -> Iterator[dict]:
             if not isinstance(obj, dict):
                 yield _record(spec, relpath, number, None, None, "not_an_object")
                 continue
-            id_value = obj.get(spec.id_field) if spec.id_field else next(
-                (obj[f] for f in ID_FIELDS if obj.get(f) not in (None, "")), None)
+            id_value = (
+                obj.get(spec.id_field)
+                if spec.id_field
+                else next((obj[f] for f in ID_FIELDS if obj.get(f) not in (None, "")), None)
+            )
             text = obj.get(spec.text_field)
             if not isinstance(text, str):
                 yield _record(spec, relpath, number, id_value, None, f"no_text_field: {spec.text_field}")
@@ -286,8 +298,16 @@ def _read_batches(batches, root: str, fmt: str, spec: CorpusSpec):
 # --- Spark --------------------------------------------------------------------------------
 
 
-def read_corpus(spark, path: str, *, fmt: str | None = None, text_field: str = "text", id_field: str | None = None,
-                source: str | None = None, strip_gutenberg: bool = False):
+def read_corpus(
+    spark,
+    path: str,
+    *,
+    fmt: str | None = None,
+    text_field: str = "text",
+    id_field: str | None = None,
+    source: str | None = None,
+    strip_gutenberg: bool = False,
+):
     """A corpus as a DataFrame `doc_id, source, path, text, parse_error` (one Spark task per file)."""
     spec = CorpusSpec(source or default_name(path), path, fmt, text_field, id_field, strip_gutenberg)
     return read_spec(spark, spec)
@@ -326,7 +346,8 @@ def read_spec(spark, spec: CorpusSpec):
     spec_for_task = spec  # captured by the closure shipped to the Python workers
     file_rows = spark.sparkContext.parallelize([(f,) for f in files], max(1, len(files)))
     return spark.createDataFrame(file_rows, "file string").mapInArrow(
-        lambda batches: _read_batches(batches, root, fmt, spec_for_task), CORPUS_DDL)
+        lambda batches: _read_batches(batches, root, fmt, spec_for_task), CORPUS_DDL
+    )
 
 
 def _read_parquet(spark, spec: CorpusSpec, files: list[str]):
@@ -341,16 +362,24 @@ def _read_parquet(spark, spec: CorpusSpec, files: list[str]):
     id_column = spec.id_field or next((c for c in ("doc_id", "id") if c in columns), None)
     file_path = F.col("_metadata.file_path")
     root = os.path.abspath(spec.path)
-    relpath = F.regexp_replace(file_path, r"^.*/", "") if not os.path.isdir(root) else \
-        F.regexp_replace(file_path, "^(file:)?" + re.escape(root) + "/?", "")
-    fallback = F.substring(F.sha1(F.concat_ws("\0", F.lit(spec.name), relpath,
-                                              F.col("_metadata.row_index").cast("string"))), 1, 20)
+    relpath = (
+        F.regexp_replace(file_path, r"^.*/", "")
+        if not os.path.isdir(root)
+        else F.regexp_replace(file_path, "^(file:)?" + re.escape(root) + "/?", "")
+    )
+    fallback = F.substring(
+        F.sha1(F.concat_ws("\0", F.lit(spec.name), relpath, F.col("_metadata.row_index").cast("string"))), 1, 20
+    )
     doc_id = F.coalesce(F.col(id_column).cast("string"), fallback) if id_column else fallback
     text = F.col(spec.text_field).cast("string")
     text = F.regexp_replace(text, "\r\n?", "\n")
     frame = frame.select(
-        doc_id.alias("doc_id"), F.lit(spec.name).alias("source"), relpath.alias("path"), text.alias("text"),
-        F.when(F.col(spec.text_field).isNull(), F.lit("null_text")).alias("parse_error"))
+        doc_id.alias("doc_id"),
+        F.lit(spec.name).alias("source"),
+        relpath.alias("path"),
+        text.alias("text"),
+        F.when(F.col(spec.text_field).isNull(), F.lit("null_text")).alias("parse_error"),
+    )
     if spec.strip_gutenberg:
         strip = F.pandas_udf(lambda texts: texts.map(lambda t: None if t is None else strip_gutenberg(t)), "string")
         frame = frame.withColumn("text", strip("text"))

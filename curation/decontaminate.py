@@ -46,9 +46,14 @@ NGRAM_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant of the p
 BENCHMARK_SUFFIXES = tuple(f".{kind}{gz}" for kind in ("jsonl", "json", "csv", "tsv") for gz in ("", ".gz"))
 OUTCOMES = ("unchanged", "changed", "dropped_too_many_pieces", "dropped_nothing_left", "no_text")
 DROP_OUTCOMES = ("dropped_too_many_pieces", "dropped_nothing_left")
-OUTCOME_COLUMNS = [("decontam_outcome", pa.string()), ("decontam_chars_in", pa.int64()),
-                   ("decontam_chars_removed", pa.int64()), ("decontam_pieces", pa.int32()),
-                   ("decontam_pieces_kept", pa.int32()), ("decontam_collisions", pa.int32())]
+OUTCOME_COLUMNS = [
+    ("decontam_outcome", pa.string()),
+    ("decontam_chars_in", pa.int64()),
+    ("decontam_chars_removed", pa.int64()),
+    ("decontam_pieces", pa.int32()),
+    ("decontam_pieces_kept", pa.int32()),
+    ("decontam_collisions", pa.int32()),
+]
 PIECE_SEPARATOR = "\n\n"
 
 
@@ -184,8 +189,9 @@ class FieldMapping:
 
     def missing(self, record: dict) -> list[str]:
         """The `each` lists and required terms `record` lacks (a term needs one of its paths)."""
-        return ([_format_paths((p,)) for p in self.each if not _exists(record, p)]
-                + [str(t) for t in self.terms if not t.optional and not any(_exists(record, p) for p in t.paths)])
+        return [_format_paths((p,)) for p in self.each if not _exists(record, p)] + [
+            str(t) for t in self.terms if not t.optional and not any(_exists(record, p) for p in t.paths)
+        ]
 
     def examples(self, record: dict) -> list[dict]:
         """The record once per example, with each `each` list replaced by the example's item."""
@@ -241,14 +247,18 @@ def parse_field_mapping(spec: str) -> FieldMapping:
         each, terms = "", spec
     prompt, _, completion = terms.partition(":")
     try:
-        mapping = FieldMapping(tuple(t for t in prompt.split(",") if t.strip()),
-                               tuple(t for t in completion.split(",") if t.strip()),
-                               _parse_paths(each, "+") if each else ())
+        mapping = FieldMapping(
+            tuple(t for t in prompt.split(",") if t.strip()),
+            tuple(t for t in completion.split(",") if t.strip()),
+            _parse_paths(each, "+") if each else (),
+        )
     except ValueError:
         mapping = None
     if mapping is None or not mapping.prompt:
-        raise ConfigError(f"bad field mapping {spec!r}: expected [EACH>]PROMPT[,PROMPT...][:COMPLETION[,...]], "
-                          f"a field being PATH[|PATH...][[BLANK=PATH[|PATH...]]][?] (see README)")
+        raise ConfigError(
+            f"bad field mapping {spec!r}: expected [EACH>]PROMPT[,PROMPT...][:COMPLETION[,...]], "
+            f"a field being PATH[|PATH...][[BLANK=PATH[|PATH...]]][?] (see README)"
+        )
     return mapping
 
 
@@ -275,38 +285,49 @@ DEFAULT_MAPPINGS = (
     _layout("premise,hypothesis", "uid reason"),  # CB, RTE, ANLI (Hugging Face)
     _layout("context,hypothesis", "uid reason model_label emturk genre tag"),  # ANLI
     _layout("premise:choice1|choice2", "question mirrored"),  # COPA
-    _layout("passage.questions>passage.text,passage.questions.question:passage.questions.answers.text",
-            "version"),  # MultiRC
+    _layout(
+        "passage.questions>passage.text,passage.questions.question:passage.questions.answers.text", "version"
+    ),  # MultiRC
     _layout("paragraph,question:answer"),  # MultiRC (Hugging Face: one answer a record)
     _layout("qas>passage.text,qas.query[@placeholder=qas.answers.text]"),  # ReCoRD
     _layout("passage,query[@placeholder=answers]", "entities entity_spans"),  # ReCoRD (Hugging Face)
     _layout("sentence1,sentence2", "word start1 start2 end1 end2"),  # WiC
-    _layout("paragraphs.qas>paragraphs.context,paragraphs.qas.question:paragraphs.qas.answers.text?",
-            "title background section_title"),  # SQuAD 1.1/2.0, QuAC (one article a record)
+    _layout(
+        "paragraphs.qas>paragraphs.context,paragraphs.qas.question:paragraphs.qas.answers.text?",
+        "title background section_title",
+    ),  # SQuAD 1.1/2.0, QuAC (one article a record)
     _layout("context,question:answers.text?", "title"),  # SQuAD 1.1/2.0 (Hugging Face)
-    _layout("questions+answers.texts>context,questions:answers.texts?",
-            "dialogue_id wikipedia_page_title background section_title turn_ids followups yesnos "
-            "orig_answers"),  # QuAC (Hugging Face)
-    _layout("questions+answers>story,questions.input_text:answers.input_text",
-            "filename name additional_answers"),  # CoQA
+    _layout(
+        "questions+answers.texts>context,questions:answers.texts?",
+        "dialogue_id wikipedia_page_title background section_title turn_ids followups yesnos orig_answers",
+    ),  # QuAC (Hugging Face)
+    _layout(
+        "questions+answers>story,questions.input_text:answers.input_text", "filename name additional_answers"
+    ),  # CoQA
     _layout("questions+answers.input_text>story,questions:answers.input_text"),  # CoQA (Hugging Face)
-    _layout("qa_pairs>passage,qa_pairs.question:qa_pairs.answer.spans|qa_pairs.answer.number?",
-            "wiki_url"),  # DROP
+    _layout("qa_pairs>passage,qa_pairs.question:qa_pairs.answer.spans|qa_pairs.answer.number?", "wiki_url"),  # DROP
     _layout("passage,question:answers_spans.spans?", "section_id query_id"),  # DROP (Hugging Face)
-    _layout("InputSentence1,InputSentence2,InputSentence3,InputSentence4:"
-            "RandomFifthSentenceQuiz1|RandomFifthSentenceQuiz2", "InputStoryid AnswerRightEnding"),  # StoryCloze
-    _layout("input_sentence_1,input_sentence_2,input_sentence_3,input_sentence_4:sentence_quiz1|sentence_quiz2",
-            "story_id answer_right_ending"),  # StoryCloze (Hugging Face)
+    _layout(
+        "InputSentence1,InputSentence2,InputSentence3,InputSentence4:RandomFifthSentenceQuiz1|RandomFifthSentenceQuiz2",
+        "InputStoryid AnswerRightEnding",
+    ),  # StoryCloze
+    _layout(
+        "input_sentence_1,input_sentence_2,input_sentence_3,input_sentence_4:sentence_quiz1|sentence_quiz2",
+        "story_id answer_right_ending",
+    ),  # StoryCloze (Hugging Face)
     _layout("utterance", "url targetValue"),  # WebQuestions (answers are Freebase S-expressions)
     _layout("question:answers", "url"),  # WebQuestions (Hugging Face)
     _layout("question_text", "document_text document_url example_id long_answer_candidates annotations"),  # NQ
-    _layout("Question:Answer.Value?", "QuestionId QuestionSource EntityPages SearchResults "
-            "QuestionPartOfVerifiedEval QuestionVerifiedEvalAttempt"),  # TriviaQA
+    _layout(
+        "Question:Answer.Value?",
+        "QuestionId QuestionSource EntityPages SearchResults QuestionPartOfVerifiedEval QuestionVerifiedEvalAttempt",
+    ),  # TriviaQA
     _layout("question:answer.value?", "question_id question_source entity_pages search_results"),  # TriviaQA (HF)
     _layout("goal:sol1|sol2"),  # PIQA
     _layout("sentence[_=option1|option2]", "qID answer"),  # Winogrande
-    _layout("question.stem:question.choices.text",
-            "answerKey fact1 humanScore clarity turkIdAnonymized"),  # ARC, OpenBookQA
+    _layout(
+        "question.stem:question.choices.text", "answerKey fact1 humanScore clarity turkIdAnonymized"
+    ),  # ARC, OpenBookQA
     _layout("question:choices.text", "answerKey"),  # ARC (Hugging Face)
     _layout("question_stem:choices.text", "answerKey fact1 humanScore clarity turkIdAnonymized"),  # OpenBookQA (HF)
 )
@@ -331,10 +352,14 @@ def choose_mapping(path: str, record: dict, explicit: FieldMapping | None) -> Fi
             return mapping
         unknown_to_first = unknown_to_first or unknown
     if unknown_to_first:
-        raise ConfigError(f"benchmark {path}: unknown fields {', '.join(unknown_to_first)} (it has: {have}); "
-                          f"map them with --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,...")
-    raise ConfigError(f"benchmark {path}: no known field layout (it has: {have}); "
-                      f"pass --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,...")
+        raise ConfigError(
+            f"benchmark {path}: unknown fields {', '.join(unknown_to_first)} (it has: {have}); "
+            f"map them with --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,..."
+        )
+    raise ConfigError(
+        f"benchmark {path}: no known field layout (it has: {have}); "
+        f"pass --benchmark-fields {benchmark_name(path)}=PROMPT,...:COMPLETION,..."
+    )
 
 
 def example_parts(example: dict, mapping: FieldMapping) -> list[tuple[str, ...]] | None:
@@ -363,15 +388,24 @@ def benchmark_name(path: str) -> str:
     return name
 
 
-SPLIT_WORDS = {"test": "test", "dev": "dev", "val": "validation", "valid": "validation",
-               "validation": "validation", "train": "train"}
+SPLIT_WORDS = {
+    "test": "test",
+    "dev": "dev",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "train": "train",
+}
 
 
 def split_of(name: str, records: list[dict]) -> str:
     """A test set's split (Table C.1's column): what its records say (HellaSwag's `split`), else the last
     split word of its file name (`cloze_test_val__spring2016` is StoryCloze's validation set), else unknown."""
-    said = {SPLIT_WORDS.get(r["split"].strip().lower(), r["split"].strip()) for r in records
-            if isinstance(r.get("split"), str) and r["split"].strip()}
+    said = {
+        SPLIT_WORDS.get(r["split"].strip().lower(), r["split"].strip())
+        for r in records
+        if isinstance(r.get("split"), str) and r["split"].strip()
+    }
     if said:
         return "+".join(sorted(said))
     words = [SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", name.lower()) if w in SPLIT_WORDS]
@@ -482,8 +516,14 @@ def read_benchmark(path: str, explicit: FieldMapping | None = None) -> Benchmark
                         words_of[part] = tuple(normalize_words(part))
                 texts.add(tuple(w for part in parts for w in words_of[part]))
             examples.append([list(words) for words in sorted(texts)])
-    return Benchmark(benchmark_name(path), path, mapping, examples, dict(sorted(skipped.items())),
-                     split=split_of(benchmark_name(path), records))
+    return Benchmark(
+        benchmark_name(path),
+        path,
+        mapping,
+        examples,
+        dict(sorted(skipped.items())),
+        split=split_of(benchmark_name(path), records),
+    )
 
 
 def auto_ngram_size(benchmark: Benchmark) -> int:
@@ -526,8 +566,12 @@ class Matcher:
         if lowered.isascii():
             ids = [get(t, 0) for t in lowered.translate(punctuation_table()).split()]
         else:
-            tokens = lowered.encode("utf-8", "surrogatepass").translate(None, ASCII_PUNCTUATION) \
-                .decode("utf-8", "surrogatepass").split()
+            tokens = (
+                lowered.encode("utf-8", "surrogatepass")
+                .translate(None, ASCII_PUNCTUATION)
+                .decode("utf-8", "surrogatepass")
+                .split()
+            )
             ids = [get(t, -1) for t in tokens]
             if -1 in ids:
                 table = punctuation_table()
@@ -542,7 +586,7 @@ class Matcher:
                 ids = fixed
         return np.fromiter(ids, dtype=np.int64, count=len(ids))
 
-    def with_ngrams(self, ngrams: dict[int, np.ndarray]) -> "Matcher":
+    def with_ngrams(self, ngrams: dict[int, np.ndarray]) -> Matcher:
         return Matcher(self.vocab, self.word_hashes, ngrams)
 
 
@@ -555,7 +599,7 @@ def ngram_hashes(ids: np.ndarray, n: int, word_hashes: np.ndarray) -> tuple[np.n
     hashes = values[:windows].copy()
     for k in range(1, n):
         hashes *= NGRAM_MULTIPLIER
-        hashes += values[k:k + windows]
+        hashes += values[k : k + windows]
     unknown = np.concatenate(([0], np.cumsum(ids == 0)))
     return hashes, unknown[n:] == unknown[:windows]
 
@@ -591,14 +635,15 @@ def build_matcher(benchmarks: list[Benchmark]) -> Matcher:
     """Vocabulary of every benchmark word, and each benchmark's example N-gram hashes (set in place)."""
     words = sorted({w for b in benchmarks for texts in b.examples for ws in texts for w in ws})
     vocab = {w: i for i, w in enumerate(words, 1)}
-    word_hashes = np.fromiter((0, *(hash64(w.encode("utf-8")) for w in words)), dtype=np.uint64,
-                              count=len(words) + 1)
+    word_hashes = np.fromiter((0, *(hash64(w.encode("utf-8")) for w in words)), dtype=np.uint64, count=len(words) + 1)
     per_n: dict[int, list[np.ndarray]] = defaultdict(list)
     for bench in benchmarks:
         bench.example_hashes = []
         for texts in bench.examples:
-            parts = [ngram_hashes(np.fromiter((vocab[w] for w in ws), np.int64, len(ws)), bench.n, word_hashes)[0]
-                     for ws in texts]
+            parts = [
+                ngram_hashes(np.fromiter((vocab[w] for w in ws), np.int64, len(ws)), bench.n, word_hashes)[0]
+                for ws in texts
+            ]
             hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
             bench.example_hashes.append(hashes)
             per_n[bench.n].append(hashes)
@@ -612,8 +657,12 @@ class BenchmarkSet:
     matcher: Matcher
 
 
-def load_benchmarks(directory: str, ngram_size: int | str = DEFAULT_N, ngram_overrides: dict | None = None,
-                    field_overrides: dict | None = None) -> BenchmarkSet:
+def load_benchmarks(
+    directory: str,
+    ngram_size: int | str = DEFAULT_N,
+    ngram_overrides: dict | None = None,
+    field_overrides: dict | None = None,
+) -> BenchmarkSet:
     """Every test set file (BENCHMARK_SUFFIXES) under `directory`, with per-set N and field mapping; ConfigError
     on a missing directory, an unknown layout, two files of one name, an override naming no file, or no examples."""
     ngram_overrides, field_overrides = ngram_overrides or {}, field_overrides or {}
@@ -730,13 +779,21 @@ def contamination(benchmarks: list[Benchmark], ngram_docs: list[tuple[int, int, 
                 found_in.update({d for h in matched.tolist() for d in per_ngram[(bench.n, h)]})
         examples, short = len(bench.examples), bench.too_short
         report[bench.name] = {
-            "file": bench.path, "split": bench.split, "fields": str(bench.mapping), "ngram_size": bench.n,
+            "file": bench.path,
+            "split": bench.split,
+            "fields": str(bench.mapping),
+            "ngram_size": bench.n,
             "examples": examples,
-            "dirty": dirty, "clean": examples - dirty - short, "too_short": short,
-            "found_in": dict(sorted(found_in.items())), "skipped_lines": bench.skipped,
+            "dirty": dirty,
+            "clean": examples - dirty - short,
+            "too_short": short,
+            "found_in": dict(sorted(found_in.items())),
+            "skipped_lines": bench.skipped,
         }
     totals = {
-        "matched": len(per_ngram), "ignored_common": len(common), "cut": len(per_ngram) - len(common),
+        "matched": len(per_ngram),
+        "ignored_common": len(common),
+        "cut": len(per_ngram) - len(common),
     }
     return cut_arrays, report, totals
 
@@ -747,10 +804,19 @@ def contamination_table(benchmarks: dict) -> list[dict]:
     rows = []
     for name, b in benchmarks.items():
         total = b["dirty"] + b["clean"] + b["too_short"]
-        rows.append({"benchmark": name, "split": b["split"], "ngram_size": b["ngram_size"], "total": total,
-                     "dirty": b["dirty"], "clean": b["clean"], "too_short": b["too_short"],
-                     "clean_percent": round(100 * b["clean"] / total, 1) if total else None,
-                     "found_in": b["found_in"]})
+        rows.append(
+            {
+                "benchmark": name,
+                "split": b["split"],
+                "ngram_size": b["ngram_size"],
+                "total": total,
+                "dirty": b["dirty"],
+                "clean": b["clean"],
+                "too_short": b["too_short"],
+                "clean_percent": round(100 * b["clean"] / total, 1) if total else None,
+                "found_in": b["found_in"],
+            }
+        )
     return sorted(rows, key=lambda r: (-r["dirty"] / r["total"] if r["total"] else 1, -r["dirty"], r["benchmark"]))
 
 
@@ -761,19 +827,29 @@ def format_report(summary: dict) -> str:
     for row in contamination_table(summary["benchmarks"]):
         pct = "-" if row["clean_percent"] is None else f"{row['clean_percent']:.1f}"
         found = ", ".join(f"{d} {c}" for d, c in row["found_in"].items()) or "-"
-        lines.append(f"| {row['benchmark']} | {row['split']} | {row['ngram_size']} | {row['total']} | {row['dirty']} | "
-                     f"{row['clean']} | {row['too_short']} | {pct} | {found} |")
-    lines += ["", "| dataset | documents | unchanged | changed | dropped | no text | chars removed | % chars |",
-              "|---" * 8 + "|"]
+        lines.append(
+            f"| {row['benchmark']} | {row['split']} | {row['ngram_size']} | {row['total']} | {row['dirty']} | "
+            f"{row['clean']} | {row['too_short']} | {pct} | {found} |"
+        )
+    lines += [
+        "",
+        "| dataset | documents | unchanged | changed | dropped | no text | chars removed | % chars |",
+        "|---" * 8 + "|",
+    ]
     for name in datasets:
         d = summary["datasets"][name]
         pct = 100 * d["chars_removed"] / d["chars_in"] if d["chars_in"] else 0.0
-        lines.append(f"| {name} | {d['documents_in']} | {d['unchanged']} | {d['changed']} | {d['dropped']} | "
-                     f"{d['no_text']} | {d['chars_removed']} | {pct:.3f} |")
+        lines.append(
+            f"| {name} | {d['documents_in']} | {d['unchanged']} | {d['changed']} | {d['dropped']} | "
+            f"{d['no_text']} | {d['chars_removed']} | {pct:.3f} |"
+        )
     n = summary["ngrams"]
-    lines += ["", f"N-grams: {n['benchmark']} in benchmarks, {n['matched']} found in training data, "
-                  f"{n['ignored_common']} ignored (in more than {summary['config']['max_docs']} documents), "
-                  f"{n['cut']} cut"]
+    lines += [
+        "",
+        f"N-grams: {n['benchmark']} in benchmarks, {n['matched']} found in training data, "
+        f"{n['ignored_common']} ignored (in more than {summary['config']['max_docs']} documents), "
+        f"{n['cut']} cut",
+    ]
     return "\n".join(lines)
 
 
@@ -788,12 +864,20 @@ def hit_batches(batches, matcher_bc):
     for batch in batches:
         texts = batch.column("text").to_pylist()
         hits = batch_hits([matcher.word_ids(t) if t else np.empty(0, np.int64) for t in texts], matcher)
-        rows = [(doc_id, n, h) for doc_id, found in zip(batch.column("doc_id").to_pylist(), hits)
-                for n, h in sorted({(n, h) for n, _, h in found})]
+        rows = [
+            (doc_id, n, h)
+            for doc_id, found in zip(batch.column("doc_id").to_pylist(), hits)
+            for n, h in sorted({(n, h) for n, _, h in found})
+        ]
         doc_ids, ns, hashes = zip(*rows) if rows else ((), (), ())
-        yield pa.RecordBatch.from_arrays([pa.array(doc_ids, pa.string()), pa.array(ns, pa.int32()),
-                                          pa.array(np.array(hashes, np.uint64).view(np.int64), pa.int64())],
-                                         schema=HITS_SCHEMA)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(doc_ids, pa.string()),
+                pa.array(ns, pa.int32()),
+                pa.array(np.array(hashes, np.uint64).view(np.int64), pa.int64()),
+            ],
+            schema=HITS_SCHEMA,
+        )
 
 
 def cut_batches(batches, matcher_bc, policy: CutPolicy, text_column: str):
@@ -813,8 +897,11 @@ def cut_batches(batches, matcher_bc, policy: CutPolicy, text_column: str):
         index = batch.schema.get_field_index(text_column)
         columns = list(batch.columns)
         columns[index] = pa.array(out_texts, batch.schema.field(index).type)
-        columns += [pa.array(list(values), kind) for values, (_, kind) in zip(zip(*stats), OUTCOME_COLUMNS)] \
-            if stats else [pa.array([], kind) for _, kind in OUTCOME_COLUMNS]
+        columns += (
+            [pa.array(list(values), kind) for values, (_, kind) in zip(zip(*stats), OUTCOME_COLUMNS)]
+            if stats
+            else [pa.array([], kind) for _, kind in OUTCOME_COLUMNS]
+        )
         yield pa.RecordBatch.from_arrays(columns, names=batch.schema.names + [n for n, _ in OUTCOME_COLUMNS])
 
 
@@ -824,12 +911,14 @@ def untouched(frame, text_column: str):
 
     text = F.col(text_column)
     missing = text.isNull()
-    outcome = {"decontam_outcome": F.when(missing, "no_text").otherwise("unchanged"),
-               "decontam_chars_in": F.coalesce(F.length(text), F.lit(0)).cast("long"),
-               "decontam_chars_removed": F.lit(0).cast("long"),
-               "decontam_pieces": F.when(missing, 0).otherwise(1).cast("int"),
-               "decontam_pieces_kept": F.when(missing, 0).otherwise(1).cast("int"),
-               "decontam_collisions": F.lit(0).cast("int")}
+    outcome = {
+        "decontam_outcome": F.when(missing, "no_text").otherwise("unchanged"),
+        "decontam_chars_in": F.coalesce(F.length(text), F.lit(0)).cast("long"),
+        "decontam_chars_removed": F.lit(0).cast("long"),
+        "decontam_pieces": F.when(missing, 0).otherwise(1).cast("int"),
+        "decontam_pieces_kept": F.when(missing, 0).otherwise(1).cast("int"),
+        "decontam_collisions": F.lit(0).cast("int"),
+    }
     return frame.select("*", *(value.alias(name) for name, value in outcome.items()))
 
 
@@ -859,9 +948,11 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
     all_ngrams = sc.broadcast(benchmarks.matcher)
     counts, hit_docs = None, {}
     for name, (frame, text_column) in frames.items():
-        hits = (frame.select(F.col("doc_id").cast("string").alias("doc_id"), F.col(text_column).alias("text"))
-                .mapInArrow(lambda b: hit_batches(b, all_ngrams), from_arrow_schema(HITS_SCHEMA))
-                .persist(StorageLevel.MEMORY_AND_DISK))
+        hits = (
+            frame.select(F.col("doc_id").cast("string").alias("doc_id"), F.col(text_column).alias("text"))
+            .mapInArrow(lambda b: hit_batches(b, all_ngrams), from_arrow_schema(HITS_SCHEMA))
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
         hit_docs[name] = hits
         per_ngram = hits.groupBy("n", "hash").count().withColumn("dataset", F.lit(name))
         counts = per_ngram if counts is None else counts.unionByName(per_ngram)
@@ -873,8 +964,10 @@ def decontaminate(spark, inputs: dict, benchmarks: BenchmarkSet, output: str, po
 
     # pass 2: cut every document
     to_cut = sc.broadcast(benchmarks.matcher.with_ngrams(cut_ngrams))
-    datasets = {name: cut_dataset(spark, name, frame, text_column, hit_docs[name], to_cut, policy, output)
-                for name, (frame, text_column) in frames.items()}
+    datasets = {
+        name: cut_dataset(spark, name, frame, text_column, hit_docs[name], to_cut, policy, output)
+        for name, (frame, text_column) in frames.items()
+    }
     to_cut.unpersist()
     for hits in hit_docs.values():
         hits.unpersist()
@@ -898,47 +991,69 @@ def cut_dataset(spark, name: str, frame, text_column: str, hits, to_cut, policy:
     hit_keys = hits.select(F.col("doc_id").alias("_hit_key")).distinct()
     to_check = keyed.join(hit_keys, "_hit_key", "left_semi").unionByName(keyed.where(F.col("_hit_key").isNull()))
     clean = keyed.where(F.col("_hit_key").isNotNull()).join(hit_keys, "_hit_key", "left_anti").drop("_hit_key")
-    checked = to_check.drop("_hit_key").mapInArrow(lambda b: cut_batches(b, to_cut, policy, text_column),
-                                                   from_arrow_schema(pa.schema(fields)))
+    checked = to_check.drop("_hit_key").mapInArrow(
+        lambda b: cut_batches(b, to_cut, policy, text_column), from_arrow_schema(pa.schema(fields))
+    )
     result = checked.unionByName(untouched(clean, text_column)).persist(StorageLevel.MEMORY_AND_DISK)
     extra = [n for n, _ in OUTCOME_COLUMNS]
     is_dropped = F.col("decontam_outcome").isin(*DROP_OUTCOMES)
-    result.filter(~is_dropped).drop(*extra).write.mode("overwrite") \
-        .option("parquet.enable.dictionary#text", "false").parquet(f"{output}/{name}/documents")
-    result.filter(is_dropped).withColumnRenamed("decontam_outcome", "drop_reason").drop(*extra[1:]) \
-        .write.mode("overwrite").parquet(f"{output}/{name}/dropped")
+    result.filter(~is_dropped).drop(*extra).write.mode("overwrite").option(
+        "parquet.enable.dictionary#text", "false"
+    ).parquet(f"{output}/{name}/documents")
+    result.filter(is_dropped).withColumnRenamed("decontam_outcome", "drop_reason").drop(*extra[1:]).write.mode(
+        "overwrite"
+    ).parquet(f"{output}/{name}/dropped")
     # text written = text read - chars removed + the separators joining kept pieces
-    separators = F.when(F.col("decontam_outcome") == "changed",
-                        F.lit(len(PIECE_SEPARATOR)) * (F.col("decontam_pieces_kept") - 1)).otherwise(0)
-    stats = {r["outcome"]: r for r in result.groupBy(F.col("decontam_outcome").alias("outcome")).agg(
-        F.count(F.lit(1)).alias("docs"), F.sum("decontam_chars_in").alias("chars_in"),
-        F.sum("decontam_chars_removed").alias("chars_removed"), F.sum("decontam_collisions").alias("collisions"),
-        F.sum(F.when(~is_dropped, F.length(text_column) - separators)).alias("chars_out")).collect()}
+    separators = F.when(
+        F.col("decontam_outcome") == "changed", F.lit(len(PIECE_SEPARATOR)) * (F.col("decontam_pieces_kept") - 1)
+    ).otherwise(0)
+    stats = {
+        r["outcome"]: r
+        for r in result.groupBy(F.col("decontam_outcome").alias("outcome"))
+        .agg(
+            F.count(F.lit(1)).alias("docs"),
+            F.sum("decontam_chars_in").alias("chars_in"),
+            F.sum("decontam_chars_removed").alias("chars_removed"),
+            F.sum("decontam_collisions").alias("collisions"),
+            F.sum(F.when(~is_dropped, F.length(text_column) - separators)).alias("chars_out"),
+        )
+        .collect()
+    }
     documents_in = frame.count()
     result.filter(~F.col("decontam_outcome").isin("unchanged", "no_text")).select(
-        "doc_id", F.col("decontam_outcome").alias("outcome"),
-        F.col("decontam_chars_in").alias("chars_in"), F.col("decontam_chars_removed").alias("chars_removed"),
-        F.col("decontam_pieces").alias("pieces"), F.col("decontam_pieces_kept").alias("pieces_kept"),
-        F.col("decontam_collisions").alias("collisions")).coalesce(1).write.mode("overwrite") \
-        .parquet(f"{output}/{name}/ledger")
+        "doc_id",
+        F.col("decontam_outcome").alias("outcome"),
+        F.col("decontam_chars_in").alias("chars_in"),
+        F.col("decontam_chars_removed").alias("chars_removed"),
+        F.col("decontam_pieces").alias("pieces"),
+        F.col("decontam_pieces_kept").alias("pieces_kept"),
+        F.col("decontam_collisions").alias("collisions"),
+    ).coalesce(1).write.mode("overwrite").parquet(f"{output}/{name}/ledger")
     result.unpersist()
     frame.unpersist()
     total = lambda key: int(sum(r[key] or 0 for r in stats.values()))  # noqa: E731
     docs = {o: int(stats[o]["docs"]) if o in stats else 0 for o in OUTCOMES}
     dropped = docs["dropped_too_many_pieces"] + docs["dropped_nothing_left"]
     counts = {
-        "documents_in": documents_in, **docs, "dropped": dropped,
-        "chars_in": total("chars_in"), "chars_removed": total("chars_removed"), "chars_out": total("chars_out"),
+        "documents_in": documents_in,
+        **docs,
+        "dropped": dropped,
+        "chars_in": total("chars_in"),
+        "chars_removed": total("chars_removed"),
+        "chars_out": total("chars_out"),
         "collisions": total("collisions"),
     }
-    counts["conserved"] = (documents_in == sum(docs.values())
-                           and counts["chars_in"] == counts["chars_out"] + counts["chars_removed"])
+    counts["conserved"] = (
+        documents_in == sum(docs.values()) and counts["chars_in"] == counts["chars_out"] + counts["chars_removed"]
+    )
     return counts
 
 
 def summarize(datasets: dict, bench_report: dict, ngram_totals: dict, policy: CutPolicy) -> dict:
-    total = {k: sum(d[k] for d in datasets.values())
-             for k in ("documents_in", "unchanged", "changed", "dropped", "no_text", "chars_in", "chars_removed")}
+    total = {
+        k: sum(d[k] for d in datasets.values())
+        for k in ("documents_in", "unchanged", "changed", "dropped", "no_text", "chars_in", "chars_removed")
+    }
     return {
         **total,
         "examples": sum(b["examples"] for b in bench_report.values()),
@@ -948,8 +1063,12 @@ def summarize(datasets: dict, bench_report: dict, ngram_totals: dict, policy: Cu
         "benchmarks": bench_report,
         "contamination_table": contamination_table(bench_report),
         "ngrams": ngram_totals,
-        "config": {"margin": policy.margin, "min_piece": policy.min_piece, "max_pieces": policy.max_pieces,
-                   "max_docs": policy.max_docs},
+        "config": {
+            "margin": policy.margin,
+            "min_piece": policy.min_piece,
+            "max_pieces": policy.max_pieces,
+            "max_docs": policy.max_docs,
+        },
     }
 
 
@@ -970,25 +1089,54 @@ class DecontaminateJob(SparkJob):
     description = "Remove benchmark N-gram overlaps from training documents (GPT-3 Appendix C) and report them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--input", nargs="+", action="extend", required=True, metavar="NAME=PATH",
-                            help="training datasets: Parquet with doc_id and text (kept with all columns), or any "
-                                 "corpus curation.corpora reads (JSONL[.gz], txt, ...); NAME=PATH[,key=value...]")
-        parser.add_argument("--benchmarks", required=True, metavar="DIR",
-                            help="directory of test sets: *.jsonl, *.json, *.csv, *.tsv[.gz]")
+        parser.add_argument(
+            "--input",
+            nargs="+",
+            action="extend",
+            required=True,
+            metavar="NAME=PATH",
+            help="training datasets: Parquet with doc_id and text (kept with all columns), or any "
+            "corpus curation.corpora reads (JSONL[.gz], txt, ...); NAME=PATH[,key=value...]",
+        )
+        parser.add_argument(
+            "--benchmarks",
+            required=True,
+            metavar="DIR",
+            help="directory of test sets: *.jsonl, *.json, *.csv, *.tsv[.gz]",
+        )
         parser.add_argument("--output", required=True, help="output directory")
-        parser.add_argument("--ngram-size", default=str(DEFAULT_N), metavar="N|auto",
-                            help="N-gram size for every benchmark; 'auto' = 5th percentile of example length "
-                                 "in [8, 13] (default %(default)s)")
-        parser.add_argument("--ngram", action="append", default=[], metavar="NAME=N|auto",
-                            help="N-gram size for one benchmark (file name without .jsonl)")
-        parser.add_argument("--benchmark-fields", action="append", default=[], metavar="NAME=PROMPT,...:COMPLETION,...",
-                            help="fields a model sees in one benchmark, when its layout is not a known one")
+        parser.add_argument(
+            "--ngram-size",
+            default=str(DEFAULT_N),
+            metavar="N|auto",
+            help="N-gram size for every benchmark; 'auto' = 5th percentile of example length "
+            "in [8, 13] (default %(default)s)",
+        )
+        parser.add_argument(
+            "--ngram",
+            action="append",
+            default=[],
+            metavar="NAME=N|auto",
+            help="N-gram size for one benchmark (file name without .jsonl)",
+        )
+        parser.add_argument(
+            "--benchmark-fields",
+            action="append",
+            default=[],
+            metavar="NAME=PROMPT,...:COMPLETION,...",
+            help="fields a model sees in one benchmark, when its layout is not a known one",
+        )
         parser.add_argument("--margin", type=int, default=CutPolicy.margin, help="chars removed each side of a match")
         parser.add_argument("--min-piece", type=int, default=CutPolicy.min_piece, help="shorter pieces are dropped")
-        parser.add_argument("--max-pieces", type=int, default=CutPolicy.max_pieces,
-                            help="documents split into more pieces are dropped")
-        parser.add_argument("--max-docs", type=int, default=CutPolicy.max_docs,
-                            help="N-grams found in more training documents are ignored as too common")
+        parser.add_argument(
+            "--max-pieces", type=int, default=CutPolicy.max_pieces, help="documents split into more pieces are dropped"
+        )
+        parser.add_argument(
+            "--max-docs",
+            type=int,
+            default=CutPolicy.max_docs,
+            help="N-grams found in more training documents are ignored as too common",
+        )
 
     def check_options(self, args):
         from curation.corpora import parse_corpus_spec
@@ -1005,27 +1153,37 @@ class DecontaminateJob(SparkJob):
             raise ConfigError(f"--input names must be unique (got {', '.join(names)})")
         args.inputs = {spec.name: spec for spec in specs}
         ngram_overrides = {name: parse_ngram_size(n) for name, n in (_named("--ngram", v) for v in args.ngram)}
-        fields = {name: parse_field_mapping(m) for name, m in (_named("--benchmark-fields", v)
-                                                               for v in args.benchmark_fields)}
+        fields = {
+            name: parse_field_mapping(m) for name, m in (_named("--benchmark-fields", v) for v in args.benchmark_fields)
+        }
         args.policy = CutPolicy(args.margin, args.min_piece, args.max_pieces, args.max_docs)
-        args.benchmark_set = load_benchmarks(args.benchmarks, parse_ngram_size(args.ngram_size), ngram_overrides, fields)
+        args.benchmark_set = load_benchmarks(
+            args.benchmarks, parse_ngram_size(args.ngram_size), ngram_overrides, fields
+        )
 
     def validate(self, args):
         for spec in args.inputs.values():
             check_input(spec)
         for bench in args.benchmark_set.benchmarks:  # warned here, once: the pipeline checks options twice
             if not bench.examples:
-                print(f"decontaminate: warning: benchmark {bench.path} has no usable examples "
-                      f"(skipped lines: {bench.skipped or 'none'})", file=sys.stderr)
+                print(
+                    f"decontaminate: warning: benchmark {bench.path} has no usable examples "
+                    f"(skipped lines: {bench.skipped or 'none'})",
+                    file=sys.stderr,
+                )
 
     def run(self, spark, args):
         summary = decontaminate(spark, args.inputs, args.benchmark_set, args.output, args.policy)
         print(format_report(summary))
-        print(f"decontaminate: {summary['documents_in']} documents: {summary['unchanged']} unchanged, "
-              f"{summary['changed']} changed, {summary['dropped']} dropped, {summary['no_text']} without text; "
-              f"{summary['dirty_examples']} of {summary['examples']} benchmark examples dirty")
-        print(f"decontaminate: wrote {published_path(args.output)}/<dataset>/{{documents,dropped,ledger}}, "
-              "summary.json, report.md")
+        print(
+            f"decontaminate: {summary['documents_in']} documents: {summary['unchanged']} unchanged, "
+            f"{summary['changed']} changed, {summary['dropped']} dropped, {summary['no_text']} without text; "
+            f"{summary['dirty_examples']} of {summary['examples']} benchmark examples dirty"
+        )
+        print(
+            f"decontaminate: wrote {published_path(args.output)}/<dataset>/{{documents,dropped,ledger}}, "
+            "summary.json, report.md"
+        )
         if not summary["conserved"]:
             print("decontaminate: error: counts do not add up (see summary.json datasets.*.conserved)", file=sys.stderr)
             return 1

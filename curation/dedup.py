@@ -61,7 +61,9 @@ class DedupOptions:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.bands * self.rows != self.num_hashes:
-            raise ConfigError(f"--bands x --rows must equal --num-hashes ({self.bands} x {self.rows} != {self.num_hashes})")
+            raise ConfigError(
+                f"--bands x --rows must equal --num-hashes ({self.bands} x {self.rows} != {self.num_hashes})"
+            )
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError("--threshold must be in (0, 1]")
         if self.bucket_cap < 2:
@@ -124,7 +126,7 @@ class FeatureHasher:
         count = len(hashes) - n + 1
         grams = hashes[:count].copy()
         for k in range(1, n):
-            grams = grams * NGRAM_MULTIPLIER + hashes[k:k + count]
+            grams = grams * NGRAM_MULTIPLIER + hashes[k : k + count]
         return np.unique(mix64(grams))
 
 
@@ -174,8 +176,9 @@ def band_keys(signature: np.ndarray, options: DedupOptions) -> tuple[np.ndarray,
 
 # ---------------------------------------------------------------- Arrow batch functions (Spark workers)
 DOCUMENT_DDL = "dataset string, doc_id string, node long, quality_score double, priority int"
-SIGNATURE_DDL = (f"{DOCUMENT_DDL}, exact_key long, n_features int, features array<long>, buckets array<long>, "
-                 "splits array<long>")
+SIGNATURE_DDL = (
+    f"{DOCUMENT_DDL}, exact_key long, n_features int, features array<long>, buckets array<long>, splits array<long>"
+)
 
 
 def signature_batches(batches, options: DedupOptions):
@@ -194,14 +197,16 @@ def signature_batches(batches, options: DedupOptions):
         for row, i in enumerate(present):
             bucket_lists[i] = buckets[row].tolist()
             split_lists[i] = splits[row].tolist()
-        yield pa.RecordBatch.from_pydict({
-            **{name: batch.column(name) for name in ("dataset", "doc_id", "node", "quality_score", "priority")},
-            "exact_key": pa.array(keys, pa.int64()),
-            "n_features": pa.array(sizes, pa.int32()),
-            "features": pa.array([f.view(np.int64) for f in features], pa.list_(pa.int64())),
-            "buckets": pa.array(bucket_lists, pa.list_(pa.int64())),
-            "splits": pa.array(split_lists, pa.list_(pa.int64())),
-        })
+        yield pa.RecordBatch.from_pydict(
+            {
+                **{name: batch.column(name) for name in ("dataset", "doc_id", "node", "quality_score", "priority")},
+                "exact_key": pa.array(keys, pa.int64()),
+                "n_features": pa.array(sizes, pa.int32()),
+                "features": pa.array([f.view(np.int64) for f in features], pa.list_(pa.int64())),
+                "buckets": pa.array(bucket_lists, pa.list_(pa.int64())),
+                "splits": pa.array(split_lists, pa.list_(pa.int64())),
+            }
+        )
 
 
 # ---------------------------------------------------------------- Spark: connected components
@@ -212,14 +217,21 @@ def connected_components(edges, max_rounds: int = 60):
 
     if edges.isEmpty():
         return edges.sparkSession.createDataFrame([], "node long, component long")
-    current = (edges.select(F.greatest("src", "dst").alias("child"), F.least("src", "dst").alias("parent"))
-               .filter("child != parent").distinct()).localCheckpoint()
+    current = (
+        edges.select(F.greatest("src", "dst").alias("child"), F.least("src", "dst").alias("parent"))
+        .filter("child != parent")
+        .distinct()
+    ).localCheckpoint()
     for _ in range(max_rounds):
         current = _small_star(_large_star(current)).localCheckpoint()
-        roles = current.select(F.col("child").alias("node"), F.lit(1).alias("as_child"), F.lit(0).alias("as_parent")
-                               ).union(current.select(F.col("parent").alias("node"), F.lit(0), F.lit(1)))
-        not_star = (roles.groupBy("node").agg(F.sum("as_child").alias("parents"), F.max("as_parent").alias("parent"))
-                    .filter("parents > 1 OR (parents = 1 AND parent = 1)"))
+        roles = current.select(
+            F.col("child").alias("node"), F.lit(1).alias("as_child"), F.lit(0).alias("as_parent")
+        ).union(current.select(F.col("parent").alias("node"), F.lit(0), F.lit(1)))
+        not_star = (
+            roles.groupBy("node")
+            .agg(F.sum("as_child").alias("parents"), F.max("as_parent").alias("parent"))
+            .filter("parents > 1 OR (parents = 1 AND parent = 1)")
+        )
         if not_star.isEmpty():  # a forest of stars: every child has one parent, and it is a root
             roots = current.select(F.col("parent").alias("node"), F.col("parent").alias("component")).distinct()
             return current.select(F.col("child").alias("node"), F.col("parent").alias("component")).unionByName(roots)
@@ -231,10 +243,15 @@ def _large_star(edges):
     from pyspark.sql import functions as F
 
     both = edges.select(F.col("child").alias("u"), F.col("parent").alias("v")).unionByName(
-        edges.select(F.col("parent").alias("u"), F.col("child").alias("v")))
+        edges.select(F.col("parent").alias("u"), F.col("child").alias("v"))
+    )
     smallest = both.groupBy("u").agg(F.min("v").alias("v_min")).select("u", F.least("u", "v_min").alias("m"))
-    return (both.filter("v > u").join(smallest, "u")
-            .select(F.col("v").alias("child"), F.col("m").alias("parent")).distinct())
+    return (
+        both.filter("v > u")
+        .join(smallest, "u")
+        .select(F.col("v").alias("child"), F.col("m").alias("parent"))
+        .distinct()
+    )
 
 
 def _small_star(edges):
@@ -242,8 +259,11 @@ def _small_star(edges):
     from pyspark.sql import functions as F
 
     smallest = edges.groupBy("child").agg(F.min("parent").alias("m"))
-    moved = (edges.join(smallest, "child").select(F.col("parent").alias("child"), F.col("m").alias("parent"))
-             .filter("child != parent"))
+    moved = (
+        edges.join(smallest, "child")
+        .select(F.col("parent").alias("child"), F.col("m").alias("parent"))
+        .filter("child != parent")
+    )
     return moved.unionByName(smallest.select("child", F.col("m").alias("parent"))).distinct()
 
 
@@ -269,14 +289,26 @@ def candidate_edges(keys, bucket_cap: int):
 
     buckets, sub_buckets = star(["band", "bucket"]), star(["band", "bucket", "split"])
     edges = links(buckets, ["band", "bucket"]).unionByName(links(sub_buckets, ["band", "bucket", "split"]))
-    edges = edges.filter("src != dst").select(F.least("src", "dst").alias("src"),
-                                              F.greatest("src", "dst").alias("dst")).distinct()
+    edges = (
+        edges.filter("src != dst")
+        .select(F.least("src", "dst").alias("src"), F.greatest("src", "dst").alias("dst"))
+        .distinct()
+    )
     over = F.col("size") > bucket_cap
-    totals = buckets.agg(F.coalesce(F.max("size"), F.lit(0)).alias("largest"), F.count(F.when(over, 1)).alias("hot")).first()
-    skipped = sub_buckets.agg(F.count(F.when(over, 1)).alias("buckets"),
-                              F.coalesce(F.sum(F.when(over, F.col("size"))), F.lit(0)).alias("slots")).first()
-    guard = {"bucket_cap": bucket_cap, "largest_bucket": int(totals["largest"]), "hot_buckets": int(totals["hot"]),
-             "skipped_sub_buckets": int(skipped["buckets"]), "skipped_bucket_slots": int(skipped["slots"])}
+    totals = buckets.agg(
+        F.coalesce(F.max("size"), F.lit(0)).alias("largest"), F.count(F.when(over, 1)).alias("hot")
+    ).first()
+    skipped = sub_buckets.agg(
+        F.count(F.when(over, 1)).alias("buckets"),
+        F.coalesce(F.sum(F.when(over, F.col("size"))), F.lit(0)).alias("slots"),
+    ).first()
+    guard = {
+        "bucket_cap": bucket_cap,
+        "largest_bucket": int(totals["largest"]),
+        "hot_buckets": int(totals["hot"]),
+        "skipped_sub_buckets": int(skipped["buckets"]),
+        "skipped_bucket_slots": int(skipped["slots"]),
+    }
     return edges, guard
 
 
@@ -285,8 +317,9 @@ def score_pairs(pairs, features):
     expression over the arrays the signature pass kept (no re-tokenizing, no Python)."""
     from pyspark.sql import functions as F
 
-    joined = (pairs.join(features.select(F.col("node").alias("src"), F.col("features").alias("a")), "src")
-              .join(features.select(F.col("node").alias("dst"), F.col("features").alias("b")), "dst"))
+    joined = pairs.join(features.select(F.col("node").alias("src"), F.col("features").alias("a")), "src").join(
+        features.select(F.col("node").alias("dst"), F.col("features").alias("b")), "dst"
+    )
     common = F.size(F.array_intersect("a", "b"))
     union = F.size("a") + F.size("b") - common
     return joined.select("src", "dst", F.when(union > 0, common / union).otherwise(F.lit(0.0)).alias("jaccard"))
@@ -316,28 +349,43 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         missing = {"doc_id", "text"} - set(frame.columns)
         if missing:
             raise BadInput(f"dataset {name} lacks column(s) {', '.join(sorted(missing))}")
-        quality = F.col("quality_score").cast("double") if "quality_score" in frame.columns else F.lit(None).cast("double")
-        frames.append(frame.select(
-            F.lit(name).alias("dataset"), F.col("doc_id").cast("string").alias("doc_id"),
-            F.xxhash64(F.lit(name), F.col("doc_id").cast("string")).alias("node"),
-            F.col("text"), quality.alias("quality_score"), F.lit(rank[name]).alias("priority")))
+        quality = (
+            F.col("quality_score").cast("double") if "quality_score" in frame.columns else F.lit(None).cast("double")
+        )
+        frames.append(
+            frame.select(
+                F.lit(name).alias("dataset"),
+                F.col("doc_id").cast("string").alias("doc_id"),
+                F.xxhash64(F.lit(name), F.col("doc_id").cast("string")).alias("node"),
+                F.col("text"),
+                quality.alias("quality_score"),
+                F.lit(rank[name]).alias("priority"),
+            )
+        )
     docs = frames[0]
     for frame in frames[1:]:
         docs = docs.unionByName(frame)
     # one Python pass over the text; everything after it works on these narrow rows
     sigs = docs.mapInArrow(lambda b: signature_batches(b, options), SIGNATURE_DDL).persist()
-    clash = sigs.groupBy("node").agg(F.count("*").alias("n"), F.first("dataset").alias("dataset"),
-                                     F.first("doc_id").alias("doc_id")).filter("n > 1").limit(3).collect()
+    clash = (
+        sigs.groupBy("node")
+        .agg(F.count("*").alias("n"), F.first("dataset").alias("dataset"), F.first("doc_id").alias("doc_id"))
+        .filter("n > 1")
+        .limit(3)
+        .collect()
+    )
     if clash:
         shown = ", ".join(f"{r['dataset']}:{r['doc_id']}" for r in clash)
         raise BadInput(f"doc_id is not unique within its dataset (or collides): {shown}")
 
-
     # exact duplicates collapse onto their smallest node; only those representatives enter LSH
     exact_rep = sigs.filter(F.col("exact_key").isNotNull()).groupBy("exact_key").agg(F.min("node").alias("exact_rep"))
     reps = sigs.join(exact_rep, "exact_key").filter("node = exact_rep").filter(F.col("buckets").isNotNull())
-    keys = reps.select("node", F.posexplode(F.arrays_zip("buckets", "splits")).alias("band", "key")).select(
-        "band", F.col("key.buckets").alias("bucket"), F.col("key.splits").alias("split"), "node").persist()
+    keys = (
+        reps.select("node", F.posexplode(F.arrays_zip("buckets", "splits")).alias("band", "key"))
+        .select("band", F.col("key.buckets").alias("bucket"), F.col("key.splits").alias("split"), "node")
+        .persist()
+    )
     candidates, guard = candidate_edges(keys, options.bucket_cap)
     features = sigs.select("node", "features")
     scored = score_pairs(candidates, features).localCheckpoint()
@@ -345,32 +393,66 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     components = connected_components(verified)
 
     # every document's cluster: the component of its exact representative (itself when alone)
-    labelled = (sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key")
-                .join(exact_rep, "exact_key", "left")
-                .withColumn("exact_rep", F.coalesce("exact_rep", "node"))
-                .join(components.select(F.col("node").alias("exact_rep"), "component"), "exact_rep", "left")
-                .withColumn("cluster_id", F.coalesce("component", "exact_rep")))
-    survivor_key = F.struct("priority", (-F.coalesce("quality_score", F.lit(float("-inf")))).alias("q"),
-                            "doc_id", "dataset", "node", "exact_key")
-    clusters = (labelled.groupBy("cluster_id").agg(F.count("*").alias("size"), F.min(survivor_key).alias("s"))
-                .filter("size > 1").persist())
-    removed = (labelled.join(clusters, "cluster_id").filter(F.col("node") != F.col("s.node"))
-               .select("node", "doc_id", "dataset", "cluster_id", "exact_key",
-                       F.col("s.node").alias("survivor_node"), F.col("s.doc_id").alias("survivor_doc_id"),
-                       F.col("s.dataset").alias("survivor_dataset"), F.col("s.exact_key").alias("survivor_exact_key"))
-               .withColumn("cause", F.when(F.col("exact_key") == F.col("survivor_exact_key"), "exact").otherwise("fuzzy"))
-               .persist())
-    fuzzy_scores = score_pairs(removed.filter("cause = 'fuzzy'").select(
-        F.col("survivor_node").alias("src"), F.col("node").alias("dst")), features)
-    removals = (removed.join(fuzzy_scores.select(F.col("dst").alias("node"), "jaccard"), "node", "left")
-                .select("doc_id", "dataset", "cluster_id", "survivor_doc_id", "survivor_dataset",
-                        F.when(F.col("cause") == "exact", F.lit(1.0)).otherwise(F.col("jaccard")).alias("jaccard"),
-                        "cause"))
-    removals.repartition(1).sortWithinPartitions("dataset", "doc_id").write.mode("overwrite").parquet(f"{output}/removals")
+    labelled = (
+        sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key")
+        .join(exact_rep, "exact_key", "left")
+        .withColumn("exact_rep", F.coalesce("exact_rep", "node"))
+        .join(components.select(F.col("node").alias("exact_rep"), "component"), "exact_rep", "left")
+        .withColumn("cluster_id", F.coalesce("component", "exact_rep"))
+    )
+    survivor_key = F.struct(
+        "priority",
+        (-F.coalesce("quality_score", F.lit(float("-inf")))).alias("q"),
+        "doc_id",
+        "dataset",
+        "node",
+        "exact_key",
+    )
+    clusters = (
+        labelled.groupBy("cluster_id")
+        .agg(F.count("*").alias("size"), F.min(survivor_key).alias("s"))
+        .filter("size > 1")
+        .persist()
+    )
+    removed = (
+        labelled.join(clusters, "cluster_id")
+        .filter(F.col("node") != F.col("s.node"))
+        .select(
+            "node",
+            "doc_id",
+            "dataset",
+            "cluster_id",
+            "exact_key",
+            F.col("s.node").alias("survivor_node"),
+            F.col("s.doc_id").alias("survivor_doc_id"),
+            F.col("s.dataset").alias("survivor_dataset"),
+            F.col("s.exact_key").alias("survivor_exact_key"),
+        )
+        .withColumn("cause", F.when(F.col("exact_key") == F.col("survivor_exact_key"), "exact").otherwise("fuzzy"))
+        .persist()
+    )
+    fuzzy_scores = score_pairs(
+        removed.filter("cause = 'fuzzy'").select(F.col("survivor_node").alias("src"), F.col("node").alias("dst")),
+        features,
+    )
+    removals = removed.join(fuzzy_scores.select(F.col("dst").alias("node"), "jaccard"), "node", "left").select(
+        "doc_id",
+        "dataset",
+        "cluster_id",
+        "survivor_doc_id",
+        "survivor_dataset",
+        F.when(F.col("cause") == "exact", F.lit(1.0)).otherwise(F.col("jaccard")).alias("jaccard"),
+        "cause",
+    )
+    removals.repartition(1).sortWithinPartitions("dataset", "doc_id").write.mode("overwrite").parquet(
+        f"{output}/removals"
+    )
     removals = spark.read.parquet(f"{output}/removals")
 
     per_dataset = {}
-    removed_counts = {(r["dataset"], r["cause"]): r["count"] for r in removals.groupBy("dataset", "cause").count().collect()}
+    removed_counts = {
+        (r["dataset"], r["cause"]): r["count"] for r in removals.groupBy("dataset", "cause").count().collect()
+    }
     inputs = {r["dataset"]: r["count"] for r in sigs.groupBy("dataset").count().collect()}
     for name, frame in datasets.items():
         gone = removals.filter(F.col("dataset") == name).select(F.col("doc_id").alias("_removed_doc_id"))
@@ -384,9 +466,13 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
 
     empty = sigs.filter(F.col("n_features") == 0).count()
     histogram = {str(r["size"]): r["count"] for r in clusters.groupBy("size").count().orderBy("size").collect()}
-    pairs = scored.agg(F.count("*").alias("candidates"),
-                       F.count(F.when(F.col("jaccard") >= options.threshold, 1)).alias("verified")).first()
-    examples = [r.asDict() for r in removals.filter("cause = 'fuzzy'").orderBy("jaccard", "dataset", "doc_id").limit(5).collect()]
+    pairs = scored.agg(
+        F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= options.threshold, 1)).alias("verified")
+    ).first()
+    examples = [
+        r.asDict()
+        for r in removals.filter("cause = 'fuzzy'").orderBy("jaccard", "dataset", "doc_id").limit(5).collect()
+    ]
     summary = {
         "documents_in": sum(r["documents_in"] for r in per_dataset.values()),
         "kept": sum(r["kept"] for r in per_dataset.values()),
@@ -449,8 +535,13 @@ class DedupJob(SparkJob):
 
     def add_arguments(self, parser):
         defaults = DedupOptions()
-        parser.add_argument("--dataset", action="append", required=True, metavar="NAME=PATH",
-                            help="a dataset: Parquet with doc_id and text, or JSON Lines(.gz) with id/text")
+        parser.add_argument(
+            "--dataset",
+            action="append",
+            required=True,
+            metavar="NAME=PATH",
+            help="a dataset: Parquet with doc_id and text, or JSON Lines(.gz) with id/text",
+        )
         parser.add_argument("--priority", help="comma-separated names, highest first (default: --dataset order)")
         parser.add_argument("--output", required=True, help="OUT/<dataset>/, OUT/removals/, report.json, summary.json")
         parser.add_argument("--features", choices=FEATURES, default=defaults.features)
@@ -466,8 +557,17 @@ class DedupJob(SparkJob):
     def check_options(self, args):
         args.datasets = parse_dataset_args(args.dataset)
         args.priority_list = parse_priority(args.priority, list(args.datasets))
-        args.options = DedupOptions(args.features, args.ngram, args.num_features, args.num_hashes, args.bands,
-                                    args.rows, args.threshold, args.bucket_cap, args.seed)
+        args.options = DedupOptions(
+            args.features,
+            args.ngram,
+            args.num_features,
+            args.num_hashes,
+            args.bands,
+            args.rows,
+            args.threshold,
+            args.bucket_cap,
+            args.seed,
+        )
         args.options.check()
 
     def validate(self, args):
@@ -493,15 +593,22 @@ class DedupJob(SparkJob):
 
 
 def format_summary(summary: dict, output: str) -> str:
-    lines = [f"dedup: {summary['documents_in']} documents -> {summary['kept']} kept, "
-             f"{summary['removed_exact']} exact and {summary['removed_fuzzy']} fuzzy duplicates removed "
-             f"({summary['clusters']} clusters, {summary['verified_pairs']}/{summary['candidate_pairs']} candidate pairs verified)"]
+    lines = [
+        f"dedup: {summary['documents_in']} documents -> {summary['kept']} kept, "
+        f"{summary['removed_exact']} exact and {summary['removed_fuzzy']} fuzzy duplicates removed "
+        f"({summary['clusters']} clusters, "
+        f"{summary['verified_pairs']}/{summary['candidate_pairs']} candidate pairs verified)"
+    ]
     for name, row in summary["datasets"].items():
-        lines.append(f"dedup:   {name}: {row['documents_in']} in, {row['kept']} kept, "
-                     f"{row['removed_exact']} exact, {row['removed_fuzzy']} fuzzy")
+        lines.append(
+            f"dedup:   {name}: {row['documents_in']} in, {row['kept']} kept, "
+            f"{row['removed_exact']} exact, {row['removed_fuzzy']} fuzzy"
+        )
     guard = summary["guardrail"]
     if guard["hot_buckets"]:
-        lines.append(f"dedup: {guard['hot_buckets']} buckets above the cap {guard['bucket_cap']} were split; "
-                     f"{guard['skipped_sub_buckets']} still too big were skipped ({guard['skipped_bucket_slots']} slots)")
+        lines.append(
+            f"dedup: {guard['hot_buckets']} buckets above the cap {guard['bucket_cap']} were split; "
+            f"{guard['skipped_sub_buckets']} still too big were skipped ({guard['skipped_bucket_slots']} slots)"
+        )
     lines.append(f"dedup: wrote {output}/<dataset>/, {output}/removals, {output}/report.json, {output}/summary.json")
     return "\n".join(lines)

@@ -41,9 +41,11 @@ EXIT_CONFIG = 2
 HELD_OUT_SEED = 1_000_003  # a seed no sample of the demo uses
 # what the held-out sets are, for the results table's caption
 DEMO_HELD_OUT = "`real.*`: ../shared/data/reference; `sample.*`: reference corpora generated with an unseen seed"
-SPLIT_HELD_OUT = ("`real.web`: the gold main text of pages of sites the crawl does not contain; `real.webtext`, "
-                  "`real.wikipedia`, `real.books`: documents held out of the shared reference corpora "
-                  "(`make realsplit`)")
+SPLIT_HELD_OUT = (
+    "`real.web`: the gold main text of pages of sites the crawl does not contain; `real.webtext`, "
+    "`real.wikipedia`, `real.books`: documents held out of the shared reference corpora "
+    "(`make realsplit`)"
+)
 MODELS = (
     ("A", "raw extracted crawl", "extract/documents"),
     ("B", "filtered + deduplicated crawl", "decontaminate/crawl/documents"),
@@ -69,14 +71,17 @@ def check_run_excludes(run: Path, split: Path) -> None:
         try:
             marker = json.loads((run / stage / "_SUCCESS").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise ConfigError(f"{run / stage / '_SUCCESS'} is missing or unreadable: run the pipeline "
-                              "(`make demo-real`)") from None
+            raise ConfigError(
+                f"{run / stage / '_SUCCESS'} is missing or unreadable: run the pipeline (`make demo-real`)"
+            ) from None
         return [Path(entry["path"]).resolve() for entry in marker["inputs"]["files"]]
 
     expected = {(split / "reference" / file).resolve() for _, file, _ in REFERENCE_FILES}
     if set(marker_files("dedup")) != expected:
-        raise ConfigError(f"{run}'s reference corpora are not the training parts in {split / 'reference'}: "
-                          "its models may have seen the held-out documents")
+        raise ConfigError(
+            f"{run}'s reference corpora are not the training parts in {split / 'reference'}: "
+            "its models may have seen the held-out documents"
+        )
     split_files = json.loads((split / SPLIT_SUMMARY).read_text(encoding="utf-8"))["files"]
     pages = {entry["sha256"] for entry in split_files if entry["file"].startswith("html/")}
     for crawl in {path.parent.parent for path in marker_files("extract")}:
@@ -85,8 +90,10 @@ def check_run_excludes(run: Path, split: Path) -> None:
         except (OSError, ValueError, KeyError):
             raise ConfigError(f"{run}'s crawl {crawl} is not a real-page crawl (no {CRAWL_SUMMARY})") from None
         if not {source["sha256"] for source in sources} <= pages:
-            raise ConfigError(f"{run}'s crawl {crawl} was not built from {split / 'html'} (`make realcrawl`): "
-                              "it may hold the held-out sites' pages")
+            raise ConfigError(
+                f"{run}'s crawl {crawl} was not built from {split / 'html'} (`make realcrawl`): "
+                "it may hold the held-out sites' pages"
+            )
 
 
 def held_out_specs(out: Path) -> list[str]:
@@ -97,8 +104,11 @@ def held_out_specs(out: Path) -> list[str]:
     sample = out / "held_out_sample"
     generate_sample(sample, pages=MIN_PAGES, seed=HELD_OUT_SEED, shards=1, reference_docs=60)
     reference = shared_data_dir() / "reference"
-    real = [f"real.{name}={reference / file}{options}" for name, file, options in REFERENCE_FILES
-            if (reference / file).exists()]
+    real = [
+        f"real.{name}={reference / file}{options}"
+        for name, file, options in REFERENCE_FILES
+        if (reference / file).exists()
+    ]
     if not real:
         print(f"experiment: {reference} not found: the held-out text is the generated sample's only", file=sys.stderr)
     return real + [f"sample.{name}={sample / 'reference' / file}{options}" for name, file, options in REFERENCE_FILES]
@@ -123,8 +133,11 @@ def build_crawl_mixtures(run: Path, out: Path, tokens: int, seed: int, cores: in
     vocabulary = out / "tokenizer"
     vocabulary.mkdir(parents=True, exist_ok=True)
     vocab, merges = Tokenizer.from_file(str(run / "mixture" / "tokenizer.json")).model.save(str(vocabulary))
-    spark = get_spark("experiment", master=f"local[{cores}]",
-                      conf={"spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": str(cores)})
+    spark = get_spark(
+        "experiment",
+        master=f"local[{cores}]",
+        conf={"spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": str(cores)},
+    )
     for model, _, source in MODELS[:2]:
         target = out / model / "mixture"
         shutil.rmtree(target, ignore_errors=True)
@@ -148,8 +161,10 @@ def check_same_tokenizer(mixtures: dict, probe_specs: list[str]) -> None:
 
 
 def dataset_rows(mixture) -> list[dict]:
-    return [{"name": name, "weight": round(d.weight, 4), "documents": d.documents, "tokens": d.tokens}
-            for name, d in mixture.datasets.items()]
+    return [
+        {"name": name, "weight": round(d.weight, 4), "documents": d.documents, "tokens": d.tokens}
+        for name, d in mixture.datasets.items()
+    ]
 
 
 def results_markdown(results: dict) -> str:
@@ -167,18 +182,25 @@ def results_markdown(results: dict) -> str:
         "",
         "| model | training data | documents | tokens | epochs | final train loss | "
         + " | ".join(f"{name} ({texts[name]['documents']} docs)" for name in sets)
-        + " | " + " | ".join(f"{family} mean" for family in families) + " |",
+        + " | "
+        + " | ".join(f"{family} mean" for family in families)
+        + " |",
         "|---|---|---:|---:|---|---:|" + "---:|" * (len(sets) + len(families)),
     ]
-    columns = ([lambda row, name=name: row["held_out"][name] for name in sets]
-               + [lambda row, family=family: row["held_out_mean"][family] for family in families])
+    columns = [lambda row, name=name: row["held_out"][name] for name in sets] + [
+        lambda row, family=family: row["held_out_mean"][family] for family in families
+    ]
     best = [min(column(row) for row in results["models"]) for column in columns]
     for row in results["models"]:
         epochs = ", ".join(f"{name} {e:.2f}" for name, e in row["epochs"].items())
-        cells = [f"**{column(row):.3f}**" if column(row) == low else f"{column(row):.3f}"
-                 for column, low in zip(columns, best, strict=True)]
-        lines.append(f"| {row['model']} | {row['data']} | {row['documents']:,} | {row['dataset_tokens']:,} | "
-                     f"{epochs} | {row['final_loss']:.3f} | " + " | ".join(cells) + " |")
+        cells = [
+            f"**{column(row):.3f}**" if column(row) == low else f"{column(row):.3f}"
+            for column, low in zip(columns, best, strict=True)
+        ]
+        lines.append(
+            f"| {row['model']} | {row['data']} | {row['documents']:,} | {row['dataset_tokens']:,} | "
+            f"{epochs} | {row['final_loss']:.3f} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -210,8 +232,18 @@ def plot_curves(results: dict, runs: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def run_experiment(run: Path, out: Path, preset: str, tokens: int, seed: int, cores: int, eval_tokens: int,
-                   eval_doc_tokens: int, eval_every: int, split: Path | None = None) -> dict:
+def run_experiment(
+    run: Path,
+    out: Path,
+    preset: str,
+    tokens: int,
+    seed: int,
+    cores: int,
+    eval_tokens: int,
+    eval_doc_tokens: int,
+    eval_every: int,
+    split: Path | None = None,
+) -> dict:
     """Build A's and B's mixtures, train A, B and C, write OUT/results.{json,md} and loss_curves.png. `split`:
     a curation.realsplit directory whose held-out text is the evaluation (default: the demo's held-out text)."""
     from curation.manifest import load_manifest
@@ -232,27 +264,53 @@ def run_experiment(run: Path, out: Path, preset: str, tokens: int, seed: int, co
         runs[model] = out / model / "run"
         shutil.rmtree(runs[model], ignore_errors=True)
         print(f"experiment: training {model} on the {data}")
-        config = TrainConfig(manifest=str(manifests[model]), preset=preset, out=str(runs[model]), seed=seed,
-                             tokens=tokens, eval=tuple(specs), eval_tokens=eval_tokens, eval_doc_tokens=eval_doc_tokens,
-                             eval_every=eval_every,
-                             log_every=10, checkpoint_every=0, threads=cores)
+        config = TrainConfig(
+            manifest=str(manifests[model]),
+            preset=preset,
+            out=str(runs[model]),
+            seed=seed,
+            tokens=tokens,
+            eval=tuple(specs),
+            eval_tokens=eval_tokens,
+            eval_doc_tokens=eval_doc_tokens,
+            eval_every=eval_every,
+            log_every=10,
+            checkpoint_every=0,
+            threads=cores,
+        )
         summary = train(config)
         held_out = summary["eval"]["held_out"]
-        rows.append({
-            "model": model, "data": data, "manifest": str(manifests[model]),
-            "datasets": dataset_rows(mixtures[model]),
-            "documents": sum(d.documents for d in mixtures[model].datasets.values()),
-            "dataset_tokens": sum(d.tokens for d in mixtures[model].datasets.values()),
-            "epochs": {name: report["epochs"] for name, report in summary["epochs"].items()},
-            "final_loss": summary["final_loss"], "train_eval": summary["eval"]["datasets"],
-            "held_out": held_out, "held_out_mean": family_means(held_out), "tokens_per_s": summary["tokens_per_s"],
-        })
+        rows.append(
+            {
+                "model": model,
+                "data": data,
+                "manifest": str(manifests[model]),
+                "datasets": dataset_rows(mixtures[model]),
+                "documents": sum(d.documents for d in mixtures[model].datasets.values()),
+                "dataset_tokens": sum(d.tokens for d in mixtures[model].datasets.values()),
+                "epochs": {name: report["epochs"] for name, report in summary["epochs"].items()},
+                "final_loss": summary["final_loss"],
+                "train_eval": summary["eval"]["datasets"],
+                "held_out": held_out,
+                "held_out_mean": family_means(held_out),
+                "tokens_per_s": summary["tokens_per_s"],
+            }
+        )
     results = {
-        "preset": preset, "parameters": summary["parameters"], "n_ctx": summary["config"]["n_ctx"], "tokens": tokens,
-        "seed": seed, "cores": cores, "eval_tokens": eval_tokens, "eval_doc_tokens": eval_doc_tokens,
-        "vocab_size": mixtures["C"].manifest["tokenizer"]["vocab_size"], "held_out_sets": list(held_out),
+        "preset": preset,
+        "parameters": summary["parameters"],
+        "n_ctx": summary["config"]["n_ctx"],
+        "tokens": tokens,
+        "seed": seed,
+        "cores": cores,
+        "eval_tokens": eval_tokens,
+        "eval_doc_tokens": eval_doc_tokens,
+        "vocab_size": mixtures["C"].manifest["tokenizer"]["vocab_size"],
+        "held_out_sets": list(held_out),
         "held_out_source": SPLIT_HELD_OUT if split else DEMO_HELD_OUT,
-        "held_out_specs": specs, "held_out_texts": summary["held_out"], "models": rows,
+        "held_out_specs": specs,
+        "held_out_texts": summary["held_out"],
+        "models": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -272,11 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2, help="Spark tasks and torch threads")
     parser.add_argument("--eval-tokens", type=count, default=16_384, help="tokens of each held-out text")
-    parser.add_argument("--eval-doc-tokens", type=count, default=1024,
-                        help="tokens from the start of each held-out document")
+    parser.add_argument(
+        "--eval-doc-tokens", type=count, default=1024, help="tokens from the start of each held-out document"
+    )
     parser.add_argument("--eval-every", type=int, default=40, help="steps between held-out evaluations")
-    parser.add_argument("--held-out", help="evaluate on the held-out text of this curation.realsplit directory "
-                                           "(make experiment-real: data/realsplit) instead of the demo's")
+    parser.add_argument(
+        "--held-out",
+        help="evaluate on the held-out text of this curation.realsplit directory "
+        "(make experiment-real: data/realsplit) instead of the demo's",
+    )
     args = parser.parse_args(argv)
     run = Path(args.run)
     missing = [str(run / source) for _, _, source in MODELS if not (run / source).exists()]
@@ -288,8 +350,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"experiment: error: {split / 'split.json'} not found: run `make realsplit` first", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        results = run_experiment(run, Path(args.out or run / "experiment"), args.preset, args.tokens, args.seed,
-                                 args.cores, args.eval_tokens, args.eval_doc_tokens, args.eval_every, split)
+        results = run_experiment(
+            run,
+            Path(args.out or run / "experiment"),
+            args.preset,
+            args.tokens,
+            args.seed,
+            args.cores,
+            args.eval_tokens,
+            args.eval_doc_tokens,
+            args.eval_every,
+            split,
+        )
     except ConfigError as err:
         print(f"experiment: error: {err}", file=sys.stderr)
         return EXIT_CONFIG

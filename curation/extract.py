@@ -18,8 +18,8 @@ import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -82,13 +82,13 @@ class UndecodableError(Exception):
 # --- extractors -------------------------------------------------------------------------
 
 
-def extract_resiliparse(parsed: "ParsedHTML") -> str:
+def extract_resiliparse(parsed: ParsedHTML) -> str:
     from resiliparse.extract.html2text import extract_plain_text
 
     return extract_plain_text(parsed.tree, main_content=True)
 
 
-def extract_trafilatura(parsed: "ParsedHTML") -> str:
+def extract_trafilatura(parsed: ParsedHTML) -> str:
     import trafilatura
 
     return trafilatura.extract(parsed.html_str, deduplicate=False) or ""
@@ -421,12 +421,22 @@ def process_archive(warc_path: str, options: ExtractOptions = ExtractOptions()) 
 
 # --- the Spark job ------------------------------------------------------------------------
 
-DOCUMENT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("url", pa.string()), ("host", pa.string()), ("fetch_time", pa.string()),
-    ("warc_path", pa.string()), ("warc_offset", pa.int64()), ("content_type", pa.string()),
-    ("charset", pa.string()), ("language", pa.string()), ("text", pa.string()),
-    ("n_chars", pa.int32()), ("n_words", pa.int32()),
-])
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("url", pa.string()),
+        ("host", pa.string()),
+        ("fetch_time", pa.string()),
+        ("warc_path", pa.string()),
+        ("warc_offset", pa.int64()),
+        ("content_type", pa.string()),
+        ("charset", pa.string()),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("n_chars", pa.int32()),
+        ("n_words", pa.int32()),
+    ]
+)
 LEDGER_DDL = (
     "warc_path string, records long, outcomes map<string,long>, file_error string, "
     "error_detail string, bytes long, seconds double, chars long"
@@ -493,23 +503,45 @@ class ExtractJob(SparkJob):
     published_statuses = (EXIT_OK, EXIT_BAD_INPUT)  # too many bad input files: the output is still complete
 
     def add_arguments(self, parser):
-        parser.add_argument("--input", nargs="+", action="extend", required=True, metavar="SRC",
-                            help="WARC/ARC/WET files, globs, directories, path listings (.paths[.gz]) or URLs")
+        parser.add_argument(
+            "--input",
+            nargs="+",
+            action="extend",
+            required=True,
+            metavar="SRC",
+            help="WARC/ARC/WET files, globs, directories, path listings (.paths[.gz]) or URLs",
+        )
         parser.add_argument("--output", required=True, help="output directory (documents/, ledger/, summary.json)")
         parser.add_argument("--prefix", help="prefix for relative listing entries, e.g. https://data.commoncrawl.org/")
         parser.add_argument("--limit", type=int, help="process only the first N input files")
         parser.add_argument("--extractor", choices=sorted(EXTRACTORS), default=ExtractOptions.extractor)
         parser.add_argument("--max-html-bytes", type=int, default=ExtractOptions.max_html_bytes)
         parser.add_argument("--max-html-depth", type=int, default=ExtractOptions.max_html_depth)
-        parser.add_argument("--time-limit", type=float, default=ExtractOptions.time_limit_s,
-                            help="seconds per document before it counts as a timeout")
+        parser.add_argument(
+            "--time-limit",
+            type=float,
+            default=ExtractOptions.time_limit_s,
+            help="seconds per document before it counts as a timeout",
+        )
         parser.add_argument("--files-per-task", type=int, default=1)
-        parser.add_argument("--commit-every", type=int, default=COMMIT_EVERY, metavar="FILES",
-                            help="input files per commit (documents and ledger rows written together)")
-        parser.add_argument("--resume", action="store_true",
-                            help="continue an interrupted run: keep the files its ledger holds, extract the others")
-        parser.add_argument("--max-bad-files", type=int, default=None,
-                            help="exit with status 3 when more input files than this are bad (see FILE_OUTCOMES)")
+        parser.add_argument(
+            "--commit-every",
+            type=int,
+            default=COMMIT_EVERY,
+            metavar="FILES",
+            help="input files per commit (documents and ledger rows written together)",
+        )
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue an interrupted run: keep the files its ledger holds, extract the others",
+        )
+        parser.add_argument(
+            "--max-bad-files",
+            type=int,
+            default=None,
+            help="exit with status 3 when more input files than this are bad (see FILE_OUTCOMES)",
+        )
 
     def check_options(self, args):  # the inputs are the user's own files: all of it is checked up front
         for name in ("max_html_bytes", "max_html_depth", "files_per_task", "commit_every"):
@@ -523,8 +555,9 @@ class ExtractJob(SparkJob):
     def run(self, spark, args):
         options = ExtractOptions(args.extractor, args.max_html_bytes, args.max_html_depth, args.time_limit)
         try:
-            summary = extract_to_parquet(spark, args.paths, args.output, options, args.files_per_task,
-                                         args.commit_every, args.resume)
+            summary = extract_to_parquet(
+                spark, args.paths, args.output, options, args.files_per_task, args.commit_every, args.resume
+            )
         except ConfigError as err:  # --resume over an output made from other inputs
             print(f"extract: error: {err}", file=sys.stderr)
             return EXIT_CONFIG
@@ -535,9 +568,11 @@ class ExtractJob(SparkJob):
             return 1
         if summary["unread_files"] == summary["files"]:
             first = summary["bad_files"][0]
-            print(f"extract: error: none of the {summary['files']} input files could be read (e.g. "
-                  f"{first['file_error']}: {first['warc_path']}; details in {published_path(args.output)}/ledger)",
-                  file=sys.stderr)
+            print(
+                f"extract: error: none of the {summary['files']} input files could be read (e.g. "
+                f"{first['file_error']}: {first['warc_path']}; details in {published_path(args.output)}/ledger)",
+                file=sys.stderr,
+            )
             return EXIT_BAD_INPUT
         if args.max_bad_files is not None and bad > args.max_bad_files:
             return EXIT_BAD_INPUT
@@ -550,8 +585,15 @@ def file_tasks(spark, paths: list[str], files_per_task: int = 1):
     return spark.createDataFrame(spark.sparkContext.parallelize([(p,) for p in paths], slices), "warc_path string")
 
 
-def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOptions, files_per_task: int = 1,
-                       commit_every: int = COMMIT_EVERY, resume: bool = False) -> dict:
+def extract_to_parquet(
+    spark,
+    paths: list[str],
+    output: str,
+    options: ExtractOptions,
+    files_per_task: int = 1,
+    commit_every: int = COMMIT_EVERY,
+    resume: bool = False,
+) -> dict:
     """Run extraction over `paths`; write documents/, ledger/ and summary.json under `output`.
 
     Files are committed `commit_every` at a time. With `resume`, the files that `output`'s ledger
@@ -565,12 +607,14 @@ def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOpt
             fs.delete(root.suffix(f"/{part}"), True)
     foreign = sorted(set(done) - set(paths))
     if foreign:
-        raise ConfigError(f"--resume: {output} holds {len(foreign)} file(s) that are not among the inputs, "
-                          f"e.g. {foreign[0]} (start again without --resume)")
+        raise ConfigError(
+            f"--resume: {output} holds {len(foreign)} file(s) that are not among the inputs, "
+            f"e.g. {foreign[0]} (start again without --resume)"
+        )
     todo = [p for p in paths if p not in done]
     first = max((row["chunk"] for row in done.values()), default=-1) + 1
     for number, start in enumerate(range(0, len(todo), commit_every), first):
-        done.update(extract_chunk(spark, todo[start:start + commit_every], output, number, options, files_per_task))
+        done.update(extract_chunk(spark, todo[start : start + commit_every], output, number, options, files_per_task))
     fs.delete(root.suffix("/_chunks"), True)
     ledger_rows = [{k: v for k, v in done[path].items() if k != "chunk"} for path in paths]
     summary = {**summarize_ledger(ledger_rows), "extractor": options.extractor, "inputs": len(paths)}
@@ -578,8 +622,9 @@ def extract_to_parquet(spark, paths: list[str], output: str, options: ExtractOpt
     return summary
 
 
-def extract_chunk(spark, paths: list[str], output: str, number: int, options: ExtractOptions,
-                  files_per_task: int) -> dict:
+def extract_chunk(
+    spark, paths: list[str], output: str, number: int, options: ExtractOptions, files_per_task: int
+) -> dict:
     """Extract `paths` and commit them to `output` as chunk `number`; their ledger rows by path.
 
     One pass: documents stream out of Python workers as Arrow batches into the Parquet writer,
@@ -592,7 +637,9 @@ def extract_chunk(spark, paths: list[str], output: str, number: int, options: Ex
     staging = f"{output}/_chunks/{number:06d}"
     ledgers = spark.sparkContext.accumulator({}, LedgerParam())
     files = file_tasks(spark, paths, files_per_task)
-    docs = files.mapInArrow(lambda batches: extract_batches(batches, options, ledgers), from_arrow_schema(DOCUMENT_SCHEMA))
+    docs = files.mapInArrow(
+        lambda batches: extract_batches(batches, options, ledgers), from_arrow_schema(DOCUMENT_SCHEMA)
+    )
     # dictionary-encoding page texts costs CPU and saves nothing: they are nearly all distinct
     docs.write.mode("overwrite").option("parquet.enable.dictionary#text", "false").parquet(f"{staging}/documents")
     rows = [ledgers.value[path] for path in paths]

@@ -23,7 +23,7 @@ def murmur3_x86_32(data: bytes, seed: int = HASHING_TF_SEED) -> int:
     h = seed & mask
     rounded = len(data) & ~3
     for i in range(0, rounded, 4):
-        k = int.from_bytes(data[i:i + 4], "little") * c1 & mask
+        k = int.from_bytes(data[i : i + 4], "little") * c1 & mask
         k = ((k << 15) | (k >> 17)) * c2 & mask
         h ^= k
         h = ((h << 13) | (h >> 19)) & mask
@@ -56,9 +56,9 @@ def murmur3_strings(strings) -> np.ndarray:
     import pyarrow as pa
 
     strings = strings.cast(pa.large_string()) if strings.type != pa.large_string() else strings
-    offsets = np.frombuffer(strings.buffers()[1], np.int64)[strings.offset:strings.offset + len(strings) + 1]
+    offsets = np.frombuffer(strings.buffers()[1], np.int64)[strings.offset : strings.offset + len(strings) + 1]
     data = np.frombuffer(strings.buffers()[2], np.uint8) if strings.buffers()[2] else np.zeros(0, np.uint8)
-    data = np.concatenate([data[offsets[0]:offsets[-1]], np.zeros(4, np.uint8)]).astype(np.uint32)
+    data = np.concatenate([data[offsets[0] : offsets[-1]], np.zeros(4, np.uint8)]).astype(np.uint32)
     starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
     order = np.argsort(-lengths, kind="stable")
     starts, lengths = starts[order], lengths[order]

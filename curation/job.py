@@ -69,8 +69,11 @@ class SparkJob:
     def parser(self, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser = parser_class(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-        parser.add_argument("--verbose", action="store_true",
-                            help="Spark's INFO log too (default: its warnings and errors; or CURATION_SPARK_LOG_LEVEL)")
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Spark's INFO log too (default: its warnings and errors; or CURATION_SPARK_LOG_LEVEL)",
+        )
         self.add_arguments(parser)
         return parser
 
@@ -202,8 +205,9 @@ def check_input(spec: CorpusSpec) -> None:
         raise ConfigError(f"input {files[0]} is not a readable Parquet file: {err}") from None
     missing = [column for column in (spec.text_field, spec.id_field) if column and column not in columns]
     if missing:
-        raise ConfigError(f"input {files[0]} has no column {' or '.join(map(repr, missing))} "
-                          f"(its columns: {', '.join(columns)})")
+        raise ConfigError(
+            f"input {files[0]} has no column {' or '.join(map(repr, missing))} (its columns: {', '.join(columns)})"
+        )
 
 
 def partial_path(output: str) -> str:

@@ -41,15 +41,30 @@ _SHARD = {
     "required": ["tokens_file", "index_file", "documents", "tokens", "bytes", "sha256", "index_bytes", "index_sha256"],
     "additionalProperties": False,
     "properties": {
-        "tokens_file": {"type": "string"}, "index_file": {"type": "string"},
-        "documents": {"type": "integer", "minimum": 1}, "tokens": {"type": "integer", "minimum": 1},
-        "bytes": _COUNT, "sha256": _SHA, "index_bytes": _COUNT, "index_sha256": _SHA,
+        "tokens_file": {"type": "string"},
+        "index_file": {"type": "string"},
+        "documents": {"type": "integer", "minimum": 1},
+        "tokens": {"type": "integer", "minimum": 1},
+        "bytes": _COUNT,
+        "sha256": _SHA,
+        "index_bytes": _COUNT,
+        "index_sha256": _SHA,
     },
 }
 _DATASET = {
     "type": "object",
-    "required": ["name", "weight", "weight_given", "documents", "tokens", "tokens_at_budget", "epochs", "dropped",
-                 "shards", "provenance"],
+    "required": [
+        "name",
+        "weight",
+        "weight_given",
+        "documents",
+        "tokens",
+        "tokens_at_budget",
+        "epochs",
+        "dropped",
+        "shards",
+        "provenance",
+    ],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "pattern": DATASET_NAME.pattern},
@@ -60,12 +75,22 @@ _DATASET = {
         "tokens_at_budget": _COUNT,
         "epochs": {"type": "number", "exclusiveMinimum": 0},
         # null_text is not required: manifests written before it existed stay valid
-        "dropped": {"type": "object", "required": ["empty_text", "parse_error"], "additionalProperties": False,
-                    "properties": {reason: _COUNT for reason in DROP_REASONS}},
+        "dropped": {
+            "type": "object",
+            "required": ["empty_text", "parse_error"],
+            "additionalProperties": False,
+            "properties": {reason: _COUNT for reason in DROP_REASONS},
+        },
         "shards": {"type": "array", "minItems": 1, "items": _SHARD},
-        "provenance": {"type": "object", "required": ["inputs"],
-                       "properties": {"inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                                      "upstream": {"type": "object"}, "given": {"type": "object"}}},
+        "provenance": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "upstream": {"type": "object"},
+                "given": {"type": "object"},
+            },
+        },
     },
 }
 MANIFEST_SCHEMA = {
@@ -73,22 +98,46 @@ MANIFEST_SCHEMA = {
     "$id": f"{MANIFEST_SCHEMA_NAME}/v{MANIFEST_VERSION}",
     "title": "Training mixture manifest: tokenized shards per dataset with sampling weights",
     "type": "object",
-    "required": ["schema", "schema_version", "project", "tokenizer", "token_budget", "n_ctx", "max_epochs",
-                 "datasets", "documents", "tokens", "warnings"],
+    "required": [
+        "schema",
+        "schema_version",
+        "project",
+        "tokenizer",
+        "token_budget",
+        "n_ctx",
+        "max_epochs",
+        "datasets",
+        "documents",
+        "tokens",
+        "warnings",
+    ],
     "properties": {
         "schema": {"const": MANIFEST_SCHEMA_NAME},
         "schema_version": {"const": MANIFEST_VERSION},
-        "project": {"type": "object", "required": ["name", "version", "git_commit"],
-                    "properties": {"name": {"type": "string"}, "version": {"type": "string"},
-                                   "git_commit": {"type": ["string", "null"]},
-                                   "git_dirty": {"type": ["boolean", "null"]}}},
-        "tokenizer": {"type": "object", "required": ["file", "sha256", "kind", "source", "vocab_size", "eot_token",
-                                                     "eot_id", "dtype"],
-                      "properties": {"file": {"type": "string"}, "sha256": _SHA, "kind": {"const": "byte-level-bpe"},
-                                     "source": {"enum": ["trained", "gpt2-files"]},
-                                     "vocab_size": {"type": "integer", "minimum": MIN_VOCAB_SIZE},
-                                     "eot_token": {"const": EOT}, "eot_id": _COUNT,
-                                     "dtype": {"enum": ["uint16", "uint32"]}}},
+        "project": {
+            "type": "object",
+            "required": ["name", "version", "git_commit"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "git_commit": {"type": ["string", "null"]},
+                "git_dirty": {"type": ["boolean", "null"]},
+            },
+        },
+        "tokenizer": {
+            "type": "object",
+            "required": ["file", "sha256", "kind", "source", "vocab_size", "eot_token", "eot_id", "dtype"],
+            "properties": {
+                "file": {"type": "string"},
+                "sha256": _SHA,
+                "kind": {"const": "byte-level-bpe"},
+                "source": {"enum": ["trained", "gpt2-files"]},
+                "vocab_size": {"type": "integer", "minimum": MIN_VOCAB_SIZE},
+                "eot_token": {"const": EOT},
+                "eot_id": _COUNT,
+                "dtype": {"enum": ["uint16", "uint32"]},
+            },
+        },
         "token_budget": {"type": "integer", "minimum": 1},
         "n_ctx": {"type": "integer", "minimum": 1},
         "max_epochs": {"type": "number", "exclusiveMinimum": 0},
@@ -101,8 +150,15 @@ MANIFEST_SCHEMA = {
     },
 }
 
-_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-               "integer": int, "number": (int, float)}
+_JSON_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+    "integer": int,
+    "number": (int, float),
+}
 
 
 class ManifestError(ValueError):
@@ -173,8 +229,9 @@ def validate_manifest(manifest: dict) -> None:
             problems.append(f"dataset {d['name']!r}: tokens or documents differ from the sum over its shards")
         if any(s["bytes"] != s["tokens"] * itemsize for s in shards):
             problems.append(f"dataset {d['name']!r}: a shard's bytes are not tokens x {itemsize}")
-        if not math.isclose(d["epochs"], epochs_at_budget(d["weight"], manifest["token_budget"], d["tokens"]),
-                            rel_tol=1e-9):
+        if not math.isclose(
+            d["epochs"], epochs_at_budget(d["weight"], manifest["token_budget"], d["tokens"]), rel_tol=1e-9
+        ):
             problems.append(f"dataset {d['name']!r}: epochs is not weight x token_budget / tokens")
     if manifest["tokens"] != sum(d["tokens"] for d in datasets):
         problems.append("tokens is not the sum over datasets")
@@ -204,7 +261,7 @@ class TokenShard:
         return len(self.offsets) - 1
 
     def document(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
 
 @dataclass(frozen=True)
@@ -248,12 +305,16 @@ def _check_file(path: Path, size: int, sha256: str | None, shard_name: str) -> N
         raise ChecksumError(f"shard {shard_name}: file missing: {path}")
     actual = path.stat().st_size
     if actual != size:
-        raise ChecksumError(f"shard {shard_name}: {path} is {actual} bytes, the manifest says {size} (corrupt or truncated)")
+        raise ChecksumError(
+            f"shard {shard_name}: {path} is {actual} bytes, the manifest says {size} (corrupt or truncated)"
+        )
     if sha256 is not None:
         found = file_sha256(path)
         if found != sha256:
-            raise ChecksumError(f"shard {shard_name}: checksum mismatch for {path}: sha256 {found}, "
-                                f"the manifest says {sha256} (the file is corrupt or was changed)")
+            raise ChecksumError(
+                f"shard {shard_name}: checksum mismatch for {path}: sha256 {found}, "
+                f"the manifest says {sha256} (the file is corrupt or was changed)"
+            )
 
 
 def load_manifest(path: str | os.PathLike, verify: bool = True) -> Mixture:

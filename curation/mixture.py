@@ -132,12 +132,14 @@ def read_weights_file(path: str) -> WeightsFile:
             raise ConfigError(f"weights file {path}: dataset {name!r} has no numeric weight")
         weights[name] = float(weight)
     budget = data.get("token_budget")
-    return WeightsFile(path, weights, int(budget) if budget is not None else None, data.get("n_ctx"),
-                       data.get("max_epochs"))
+    return WeightsFile(
+        path, weights, int(budget) if budget is not None else None, data.get("n_ctx"), data.get("max_epochs")
+    )
 
 
-def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None,
-                    check_paths: bool = True) -> tuple[list[DatasetSpec], list[str]]:
+def resolve_mixture(
+    dataset_args: list[str], weights_file: WeightsFile | None, check_paths: bool = True
+) -> tuple[list[DatasetSpec], list[str]]:
     """The datasets to tokenize, with renormalized weights, and the names left out for weight 0.
 
     Without a weights file every --dataset carries its weight; with one, --dataset supplies the
@@ -157,15 +159,21 @@ def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None,
             raise ConfigError("no datasets: give --dataset NAME=PATH:WEIGHT (one or more) or --weights FILE")
         for name, (_, weight) in given.items():
             if weight is None:
-                raise ConfigError(f"dataset {name!r} has no weight: write --dataset {name}=PATH:WEIGHT or give --weights FILE")
+                raise ConfigError(
+                    f"dataset {name!r} has no weight: write --dataset {name}=PATH:WEIGHT or give --weights FILE"
+                )
         weights = {name: weight for name, (_, weight) in given.items()}
     else:
         unknown = sorted(set(given) - set(weights_file.weights))
         if unknown:
-            raise ConfigError(f"unknown dataset {unknown[0]!r}: not in weights file {weights_file.path} "
-                              f"(it has {', '.join(weights_file.weights)})")
-        weights = {name: given[name][1] if name in given and given[name][1] is not None else weight
-                   for name, weight in weights_file.weights.items()}
+            raise ConfigError(
+                f"unknown dataset {unknown[0]!r}: not in weights file {weights_file.path} "
+                f"(it has {', '.join(weights_file.weights)})"
+            )
+        weights = {
+            name: given[name][1] if name in given and given[name][1] is not None else weight
+            for name, weight in weights_file.weights.items()
+        }
     for name, weight in weights.items():
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"dataset {name!r} has weight {weight}: weights must be finite and not negative")
@@ -178,8 +186,10 @@ def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None,
             zero_weight.append(name)
             continue
         if name not in given:
-            raise ConfigError(f"dataset {name!r} has weight {weight} in {weights_file.path} but no path: "
-                              f"give --dataset {name}=PATH (or {name}=PATH:0 to leave it out)")
+            raise ConfigError(
+                f"dataset {name!r} has weight {weight} in {weights_file.path} but no path: "
+                f"give --dataset {name}=PATH (or {name}=PATH:0 to leave it out)"
+            )
         corpus = parse_corpus_spec(f"{name}={given[name][0]}")
         if check_paths and "://" not in corpus.path and not os.path.exists(corpus.path):
             raise ConfigError(f"dataset {name!r}: input path does not exist: {corpus.path}")
@@ -188,31 +198,38 @@ def resolve_mixture(dataset_args: list[str], weights_file: WeightsFile | None,
 
 
 def reader_options(corpus: CorpusSpec) -> dict:
-    return {"format": corpus.fmt, "text_field": corpus.text_field, "id_field": corpus.id_field,
-            "strip_gutenberg": corpus.strip_gutenberg}
+    return {
+        "format": corpus.fmt,
+        "text_field": corpus.text_field,
+        "id_field": corpus.id_field,
+        "strip_gutenberg": corpus.strip_gutenberg,
+    }
 
 
 def epoch_warnings(datasets: list[dict], token_budget: int, max_epochs: float) -> list[str]:
     return [
         f"dataset {d['name']!r} would be repeated {d['epochs']:.2f} epochs at a budget of {token_budget:,} tokens "
         f"(more than the limit of {max_epochs}; GPT-3's most was 3.4)"
-        for d in datasets if d["epochs"] > max_epochs
+        for d in datasets
+        if d["epochs"] > max_epochs
     ]
 
 
 # --- shards ---------------------------------------------------------------------------------
 
-SHARD_META_SCHEMA = pa.schema([
-    ("shard", pa.int64()),
-    ("tokens_file", pa.string()),
-    ("index_file", pa.string()),
-    ("documents", pa.int64()),
-    ("tokens", pa.int64()),
-    ("bytes", pa.int64()),
-    ("sha256", pa.string()),
-    ("index_bytes", pa.int64()),
-    ("index_sha256", pa.string()),
-])
+SHARD_META_SCHEMA = pa.schema(
+    [
+        ("shard", pa.int64()),
+        ("tokens_file", pa.string()),
+        ("index_file", pa.string()),
+        ("documents", pa.int64()),
+        ("tokens", pa.int64()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("index_bytes", pa.int64()),
+        ("index_sha256", pa.string()),
+    ]
+)
 
 
 class ShardWriter:
@@ -335,10 +352,14 @@ def tokenizer_sample(frames: dict, specs: list[DatasetSpec], options: MixtureOpt
     texts = []
     for spec in specs:
         take = max(1, round(options.tokenizer_sample_docs * spec.weight))
-        rows = (frames[spec.name].where(F.length("text") > 0)
-                .orderBy(F.xxhash64(F.lit(options.seed), "doc_id"), "doc_id", "text")
-                .select(F.substring("text", 1, options.tokenizer_sample_chars).alias("text"))
-                .limit(take).collect())
+        rows = (
+            frames[spec.name]
+            .where(F.length("text") > 0)
+            .orderBy(F.xxhash64(F.lit(options.seed), "doc_id"), "doc_id", "text")
+            .select(F.substring("text", 1, options.tokenizer_sample_chars).alias("text"))
+            .limit(take)
+            .collect()
+        )
         texts.extend(row.text for row in rows)
     return texts
 
@@ -351,14 +372,22 @@ def make_tokenizer(frames: dict, specs: list[DatasetSpec], options: MixtureOptio
         return tokenizer, {"source": "gpt2-files", "files": {"vocab": vocab, "merges": merges}}
     sample = tokenizer_sample(frames, specs, options)
     tokenizer = train_bpe(sample, options.vocab_size)
-    return tokenizer, {"source": "trained", "training": {
-        "documents": len(sample), "characters": sum(map(len, sample)), "seed": options.seed,
-        "sample_docs": options.tokenizer_sample_docs, "sample_chars": options.tokenizer_sample_chars,
-        "vocab_size_requested": options.vocab_size}}
+    return tokenizer, {
+        "source": "trained",
+        "training": {
+            "documents": len(sample),
+            "characters": sum(map(len, sample)),
+            "seed": options.seed,
+            "sample_docs": options.tokenizer_sample_docs,
+            "sample_chars": options.tokenizer_sample_chars,
+            "vocab_size_requested": options.vocab_size,
+        },
+    }
 
 
-def tokenize_dataset(spark, frame, spec: DatasetSpec, output: str, tokenizer_json: str, dtype: np.dtype,
-                     shard_text_bytes: int) -> dict:
+def tokenize_dataset(
+    spark, frame, spec: DatasetSpec, output: str, tokenizer_json: str, dtype: np.dtype, shard_text_bytes: int
+) -> dict:
     """Write one dataset's shards; its counts and shard list (sorted by shard number)."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -366,22 +395,27 @@ def tokenize_dataset(spark, frame, spec: DatasetSpec, output: str, tokenizer_jso
     empty = F.col("text").isNull() | (F.length("text") == 0)
     unreadable = empty & F.col("parse_error").isNotNull() & (F.col("parse_error") != "null_text")
     null_text = F.col("text").isNull() & ~unreadable
-    counts = frame.agg(F.count(F.lit(1)).alias("documents"), F.count(F.when(unreadable, 1)).alias("parse_error"),
-                       F.count(F.when(null_text, 1)).alias("null_text"),
-                       F.count(F.when(empty & ~unreadable & ~null_text, 1)).alias("empty"),
-                       F.sum(F.octet_length("text")).alias("text_bytes"),
-                       F.sum(F.length("text")).alias("chars")).first()
+    counts = frame.agg(
+        F.count(F.lit(1)).alias("documents"),
+        F.count(F.when(unreadable, 1)).alias("parse_error"),
+        F.count(F.when(null_text, 1)).alias("null_text"),
+        F.count(F.when(empty & ~unreadable & ~null_text, 1)).alias("empty"),
+        F.sum(F.octet_length("text")).alias("text_bytes"),
+        F.sum(F.length("text")).alias("chars"),
+    ).first()
     shards = shard_count(counts.text_bytes or 0, shard_text_bytes)
     shard_dir = os.path.join(output, "shards", spec.name)
     os.makedirs(shard_dir, exist_ok=True)
     body = partial(write_shard_batches, shard_dir=shard_dir, tokenizer_json=tokenizer_json, dtype=dtype.str)
     routes = F.array(*[F.lit(route).cast("bigint") for route in shard_routes(spark, shards)])
-    keyed = (frame.where(~empty)
-             .withColumn("shard", F.pmod(F.xxhash64("doc_id"), F.lit(shards)))
-             .withColumn("route", F.element_at(routes, (F.col("shard") + 1).cast("int")))
-             .repartition(shards, "route")
-             .sortWithinPartitions("shard", "doc_id", "text")
-             .select("shard", "doc_id", "text"))
+    keyed = (
+        frame.where(~empty)
+        .withColumn("shard", F.pmod(F.xxhash64("doc_id"), F.lit(shards)))
+        .withColumn("route", F.element_at(routes, (F.col("shard") + 1).cast("int")))
+        .repartition(shards, "route")
+        .sortWithinPartitions("shard", "doc_id", "text")
+        .select("shard", "doc_id", "text")
+    )
     rows = keyed.mapInArrow(body, from_arrow_schema(SHARD_META_SCHEMA)).collect()
     for name in os.listdir(shard_dir):  # left by failed task attempts
         if ".tmp-" in name:
@@ -390,8 +424,14 @@ def tokenize_dataset(spark, frame, spec: DatasetSpec, output: str, tokenizer_jso
     for row in shard_rows:
         row["tokens_file"] = f"shards/{spec.name}/{row['tokens_file']}"
         row["index_file"] = f"shards/{spec.name}/{row['index_file']}"
-    return {"documents_in": counts.documents, "empty_text": counts.empty, "null_text": counts.null_text,
-            "parse_error": counts.parse_error, "chars": counts.chars or 0, "shard_rows": shard_rows}
+    return {
+        "documents_in": counts.documents,
+        "empty_text": counts.empty,
+        "null_text": counts.null_text,
+        "parse_error": counts.parse_error,
+        "chars": counts.chars or 0,
+        "shard_rows": shard_rows,
+    }
 
 
 def upstream_summaries(path: str) -> dict:
@@ -406,17 +446,22 @@ def upstream_summaries(path: str) -> dict:
     stage_dir = next((d for d in [here, *here.parents][:4] if d.name in STAGES and (d / "summary.json").exists()), None)
     if stage_dir is None:
         return {}
-    return {stage: json.loads((stage_dir.parent / stage / "summary.json").read_text())
-            for stage in STAGES if stage != "mixture" and (stage_dir.parent / stage / "summary.json").exists()}
+    return {
+        stage: json.loads((stage_dir.parent / stage / "summary.json").read_text())
+        for stage in STAGES
+        if stage != "mixture" and (stage_dir.parent / stage / "summary.json").exists()
+    }
 
 
 def git_commit() -> tuple[str | None, bool | None]:
     """(HEAD commit of the project checkout, whether the tree has uncommitted changes), or Nones."""
     try:
-        head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30)
-        status = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain"], capture_output=True,
-                                text=True, timeout=30)
+        head = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
+        )
+        status = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return None, None
     if head.returncode != 0:
@@ -441,32 +486,46 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
 
     datasets, outcomes = [], {}
     for spec in specs:
-        result = tokenize_dataset(spark, frames[spec.name], spec, output, tokenizer_json, dtype,
-                                  options.shard_text_bytes)
+        result = tokenize_dataset(
+            spark, frames[spec.name], spec, output, tokenizer_json, dtype, options.shard_text_bytes
+        )
         shards = result["shard_rows"]
         documents, tokens = sum(s["documents"] for s in shards), sum(s["tokens"] for s in shards)
         dropped = {reason: result[reason] for reason in DROP_REASONS}
-        outcomes[spec.name] = {"documents_in": result["documents_in"], "tokenized": documents, **dropped,
-                               "chars": result["chars"]}
+        outcomes[spec.name] = {
+            "documents_in": result["documents_in"],
+            "tokenized": documents,
+            **dropped,
+            "chars": result["chars"],
+        }
         if documents + sum(dropped.values()) != result["documents_in"]:
-            raise ValueError(f"dataset {spec.name!r}: {result['documents_in']} documents read but "
-                             f"{documents} tokenized + {dropped} dropped")
+            raise ValueError(
+                f"dataset {spec.name!r}: {result['documents_in']} documents read but "
+                f"{documents} tokenized + {dropped} dropped"
+            )
         if tokens == 0:
-            raise ValueError(f"dataset {spec.name!r} ({spec.path}) has no non-empty documents but weight {spec.weight_given}")
-        datasets.append({
-            "name": spec.name,
-            "weight": spec.weight,
-            "weight_given": spec.weight_given,
-            "documents": documents,
-            "tokens": tokens,
-            "tokens_at_budget": round(spec.weight * options.token_budget),
-            "epochs": epochs_at_budget(spec.weight, options.token_budget, tokens),
-            "dropped": dropped,
-            "shards": [{k: s[k] for k in SHARD_META_SCHEMA.names if k != "shard"} for s in shards],
-            "provenance": {"inputs": [spec.path], "reader": reader_options(spec.corpus),
-                           "upstream": upstream_summaries(spec.path),
-                           "given": options.provenance.get(spec.name, {})},
-        })
+            raise ValueError(
+                f"dataset {spec.name!r} ({spec.path}) has no non-empty documents but weight {spec.weight_given}"
+            )
+        datasets.append(
+            {
+                "name": spec.name,
+                "weight": spec.weight,
+                "weight_given": spec.weight_given,
+                "documents": documents,
+                "tokens": tokens,
+                "tokens_at_budget": round(spec.weight * options.token_budget),
+                "epochs": epochs_at_budget(spec.weight, options.token_budget, tokens),
+                "dropped": dropped,
+                "shards": [{k: s[k] for k in SHARD_META_SCHEMA.names if k != "shard"} for s in shards],
+                "provenance": {
+                    "inputs": [spec.path],
+                    "reader": reader_options(spec.corpus),
+                    "upstream": upstream_summaries(spec.path),
+                    "given": options.provenance.get(spec.name, {}),
+                },
+            }
+        )
 
     warnings = epoch_warnings(datasets, options.token_budget, options.max_epochs)
     commit, dirty = git_commit()
@@ -514,7 +573,9 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
         "token_budget": options.token_budget,
         "vocab_size": size,
         "warnings": len(warnings),
-        "conserved": all(o["documents_in"] == o["tokenized"] + sum(o[r] for r in DROP_REASONS) for o in outcomes.values()),
+        "conserved": all(
+            o["documents_in"] == o["tokenized"] + sum(o[r] for r in DROP_REASONS) for o in outcomes.values()
+        ),
         "outcomes": outcomes,
         "epochs": {d["name"]: round(d["epochs"], 4) for d in datasets},
         "warning_messages": warnings,
@@ -524,13 +585,17 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
 
 
 def format_summary(summary: dict, output: str) -> str:
-    lines = [f"mixture: {summary['datasets']} datasets, {summary['documents_in']} documents -> "
-             f"{summary['documents']} tokenized ({', '.join(f'{summary[r]} {r}' for r in DROP_REASONS)}), "
-             f"{summary['tokens']:,} tokens "
-             f"in {summary['shards']} shards (vocabulary {summary['vocab_size']})"]
+    lines = [
+        f"mixture: {summary['datasets']} datasets, {summary['documents_in']} documents -> "
+        f"{summary['documents']} tokenized ({', '.join(f'{summary[r]} {r}' for r in DROP_REASONS)}), "
+        f"{summary['tokens']:,} tokens "
+        f"in {summary['shards']} shards (vocabulary {summary['vocab_size']})"
+    ]
     for name, epochs in summary["epochs"].items():
-        lines.append(f"mixture:   {name:<16} {summary['outcomes'][name]['tokenized']:>10} documents  "
-                     f"{epochs:10.4f} epochs at {summary['token_budget']:,} tokens")
+        lines.append(
+            f"mixture:   {name:<16} {summary['outcomes'][name]['tokenized']:>10} documents  "
+            f"{epochs:10.4f} epochs at {summary['token_budget']:,} tokens"
+        )
     lines.append(f"mixture: wrote {output}/manifest.json, {output}/tokenizer.json, {output}/shards/")
     return "\n".join(lines)
 
@@ -542,25 +607,43 @@ class MixtureJob(SparkJob):
     description = "Curated datasets -> tokenized shards + manifest.json stating the weighted training mixture."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH[,key=value...][:WEIGHT]",
-                            help="a dataset: Parquet with doc_id and text (a stage's documents/), or JSONL(.gz) or "
-                                 "text files with curation.corpora's reader options (format, text_field, id_field, "
-                                 "strip_gutenberg); WEIGHT may come from --weights")
+        parser.add_argument(
+            "--dataset",
+            action="append",
+            default=[],
+            metavar="NAME=PATH[,key=value...][:WEIGHT]",
+            help="a dataset: Parquet with doc_id and text (a stage's documents/), or JSONL(.gz) or "
+            "text files with curation.corpora's reader options (format, text_field, id_field, "
+            "strip_gutenberg); WEIGHT may come from --weights",
+        )
         parser.add_argument("--weights", help=f"JSON weights file, e.g. {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}")
-        parser.add_argument("--output", required=True, help="local or shared directory (the trainer memory-maps shards)")
-        parser.add_argument("--token-budget", type=float, help="training tokens (e.g. 300e9); default: the weights file's")
+        parser.add_argument(
+            "--output", required=True, help="local or shared directory (the trainer memory-maps shards)"
+        )
+        parser.add_argument(
+            "--token-budget", type=float, help="training tokens (e.g. 300e9); default: the weights file's"
+        )
         parser.add_argument("--n-ctx", type=int, help="trainer context length recorded in the manifest (default 2048)")
         parser.add_argument("--max-epochs", type=float, help="warn when a dataset repeats more (default 3.4)")
         parser.add_argument("--vocab-size", type=int, default=GPT2_VOCAB_SIZE, help="of the trained BPE")
         parser.add_argument("--gpt2-vocab", help="GPT-2 vocab.json (with --gpt2-merges) instead of training a BPE")
         parser.add_argument("--gpt2-merges", help="GPT-2 merges.txt")
         parser.add_argument("--tokenizer-sample-docs", type=int, default=MixtureOptions.tokenizer_sample_docs)
-        parser.add_argument("--tokenizer-sample-chars", type=int, default=MixtureOptions.tokenizer_sample_chars,
-                            help="characters kept from the start of each sampled document")
+        parser.add_argument(
+            "--tokenizer-sample-chars",
+            type=int,
+            default=MixtureOptions.tokenizer_sample_chars,
+            help="characters kept from the start of each sampled document",
+        )
         parser.add_argument("--seed", type=int, default=0, help="of the tokenizer training sample")
         parser.add_argument("--shard-text-mb", type=float, default=512.0, help="text (MiB) per shard, roughly")
-        parser.add_argument("--provenance", action="append", default=[], metavar="NAME=JSONFILE",
-                            help="extra provenance for a dataset (classifier, dedup settings, ...)")
+        parser.add_argument(
+            "--provenance",
+            action="append",
+            default=[],
+            metavar="NAME=JSONFILE",
+            help="extra provenance for a dataset (classifier, dedup settings, ...)",
+        )
 
     def check_options(self, args):
         if "://" in args.output and not args.output.startswith("file://"):
@@ -604,11 +687,19 @@ class MixtureJob(SparkJob):
         if args.overwrite:  # shards are content-named: without this, stale ones would stay beside new ones
             shutil.rmtree(os.path.join(args.output, "shards"), ignore_errors=True)
         options = MixtureOptions(
-            token_budget=args.token_budget, n_ctx=args.n_ctx, max_epochs=args.max_epochs, vocab_size=args.vocab_size,
-            tokenizer_sample_docs=args.tokenizer_sample_docs, tokenizer_sample_chars=args.tokenizer_sample_chars,
-            seed=args.seed, shard_text_bytes=max(1, int(args.shard_text_mb * (1 << 20))),
+            token_budget=args.token_budget,
+            n_ctx=args.n_ctx,
+            max_epochs=args.max_epochs,
+            vocab_size=args.vocab_size,
+            tokenizer_sample_docs=args.tokenizer_sample_docs,
+            tokenizer_sample_chars=args.tokenizer_sample_chars,
+            seed=args.seed,
+            shard_text_bytes=max(1, int(args.shard_text_mb * (1 << 20))),
             gpt2_files=(args.gpt2_vocab, args.gpt2_merges) if args.gpt2_vocab else None,
-            weights_file=args.weights, zero_weight=tuple(args.zero_weight), provenance=args.provenance_by_name)
+            weights_file=args.weights,
+            zero_weight=tuple(args.zero_weight),
+            provenance=args.provenance_by_name,
+        )
         try:
             summary = build_mixture(spark, args.specs, args.output, options)
         except ConfigError as err:  # found only once the input is opened, e.g. a missing text column

@@ -36,16 +36,21 @@ def execute_notebook(path: Path, run_dir: Path, executed_dir: Path) -> Path:
 
     notebook = nbformat.read(path, as_version=4)
     current = {}
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not a transport notice per kernel
-                            on_cell_start=lambda cell, cell_index: current.update(cell=cell, index=cell_index))
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not a transport notice per kernel
+        on_cell_start=lambda cell, cell_index: current.update(cell=cell, index=cell_index),
+    )
     executed = executed_dir / path.name
     executed_dir.mkdir(parents=True, exist_ok=True)
     try:
         client.execute(cwd=str(PROJECT_ROOT), env={**os.environ, RUN_VARIABLE: str(run_dir)})
     except Exception as err:  # noqa: BLE001 - whatever stopped it, say which cell
-        raise NotebookFailed(f"{path.name}: {describe_cell(notebook, current)} failed: {failure(err)} "
-                             f"(executed copy: {executed})") from err
+        raise NotebookFailed(
+            f"{path.name}: {describe_cell(notebook, current)} failed: {failure(err)} (executed copy: {executed})"
+        ) from err
     finally:
         nbformat.write(notebook, executed)
     return executed
@@ -55,7 +60,7 @@ def describe_cell(notebook, current: dict) -> str:
     """`cell 4 (code cell 3: "first line")`, 1-based, as Jupyter numbers them."""
     if "cell" not in current:
         return "the kernel"
-    code_number = sum(1 for c in notebook.cells[:current["index"] + 1] if c.cell_type == "code")
+    code_number = sum(1 for c in notebook.cells[: current["index"] + 1] if c.cell_type == "code")
     first_line = next((line for line in current["cell"].source.splitlines() if line.strip()), "")
     return f'cell {current["index"] + 1} (code cell {code_number}: "{first_line[:60]}")'
 

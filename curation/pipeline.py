@@ -54,9 +54,15 @@ except ModuleNotFoundError:  # Python 3.10
 
 STAGES = ("extract", "rules", "classifier", "classify", "dedup", "decontaminate", "mixture")
 OPTIONAL = ("rules",)  # run only when the config has the stage's table; without it the next stage reads extract's
-JOBS: dict[str, SparkJob] = {"extract": ExtractJob(), "rules": RulesJob(), "classifier": TrainClassifierJob(),
-                             "classify": FilterJob(), "dedup": DedupJob(), "decontaminate": DecontaminateJob(),
-                             "mixture": MixtureJob()}
+JOBS: dict[str, SparkJob] = {
+    "extract": ExtractJob(),
+    "rules": RulesJob(),
+    "classifier": TrainClassifierJob(),
+    "classify": FilterJob(),
+    "dedup": DedupJob(),
+    "decontaminate": DecontaminateJob(),
+    "mixture": MixtureJob(),
+}
 # options the pipeline sets itself: where each stage reads and writes
 SET_BY_PIPELINE = {
     "extract": {"output", "resume"},
@@ -67,9 +73,15 @@ SET_BY_PIPELINE = {
     "decontaminate": {"input", "output"},
     "mixture": {"dataset", "output"},
 }
-UPSTREAM = {"extract": (), "rules": ("extract",), "classifier": ("extract", "rules"),
-            "classify": ("extract", "rules", "classifier"), "dedup": ("classify",),
-            "decontaminate": ("dedup",), "mixture": ("decontaminate",)}
+UPSTREAM = {
+    "extract": (),
+    "rules": ("extract",),
+    "classifier": ("extract", "rules"),
+    "classify": ("extract", "rules", "classifier"),
+    "dedup": ("classify",),
+    "decontaminate": ("dedup",),
+    "mixture": ("decontaminate",),
+}
 RESUMABLE = ("extract",)  # continues its .partial directory when the stage's fingerprint is unchanged
 SEEDED = ("classifier", "classify", "mixture")  # the stages that draw samples: the top-level seed is theirs
 REQUIRED = {"extract": ("input",), "decontaminate": ("benchmarks",), "mixture": ("datasets",)}
@@ -116,12 +128,16 @@ def load_config(path: str) -> Config:
     where = f"{path}:"
     unknown = sorted(set(data) - {"output", "seed", "reference", *STAGES})
     if unknown:
-        raise ConfigError(f"{where} unknown key or table {unknown[0]!r} (known: output, seed, reference, {', '.join(STAGES)})")
+        raise ConfigError(
+            f"{where} unknown key or table {unknown[0]!r} (known: output, seed, reference, {', '.join(STAGES)})"
+        )
     output = data.get("output")
     if not isinstance(output, str) or not output:
         raise ConfigError(f"{where} `output` (the run directory) must be given as a string")
     if "://" in output.removeprefix("file://"):
-        raise ConfigError(f"{where} `output` must be a local or shared filesystem path (the mixture's shards are memory-mapped)")
+        raise ConfigError(
+            f"{where} `output` must be a local or shared filesystem path (the mixture's shards are memory-mapped)"
+        )
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"{where} `seed` must be an integer")
@@ -144,17 +160,21 @@ def load_config(path: str) -> Config:
 def reference_specs(table, where: str) -> dict[str, str]:
     """[reference] NAME = "PATH" or NAME = {path = "...", format = "jsonl", strip_gutenberg = true, ...}."""
     if not isinstance(table, dict) or not table:
-        raise ConfigError(f"{where} [reference] must name at least one reference corpus: NAME = \"PATH\"")
+        raise ConfigError(f'{where} [reference] must name at least one reference corpus: NAME = "PATH"')
     specs = {}
     for name, value in table.items():
         if name == "crawl":
-            raise ConfigError(f"{where} [reference] `crawl` is the extracted crawl's name: call the corpus something else")
+            raise ConfigError(
+                f"{where} [reference] `crawl` is the extracted crawl's name: call the corpus something else"
+            )
         value = {"path": value} if isinstance(value, str) else value
         if not isinstance(value, dict) or not isinstance(value.get("path"), str):
-            raise ConfigError(f"{where} [reference] {name} must be \"PATH\" or {{path = \"PATH\", ...}}")
+            raise ConfigError(f'{where} [reference] {name} must be "PATH" or {{path = "PATH", ...}}')
         unknown = sorted(set(value) - set(REFERENCE_KEYS))
         if unknown:
-            raise ConfigError(f"{where} [reference] {name}: unknown key {unknown[0]!r} (known: {', '.join(REFERENCE_KEYS)})")
+            raise ConfigError(
+                f"{where} [reference] {name}: unknown key {unknown[0]!r} (known: {', '.join(REFERENCE_KEYS)})"
+            )
         options = [f"{key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in value.items() if key != "path"]
         specs[name] = ",".join([f"{name}={value['path']}", *options])
         try:
@@ -167,12 +187,16 @@ def reference_specs(table, where: str) -> dict[str, str]:
 def mixture_sources(table, curated: list[str], where: str) -> dict[str, tuple[str, float | None]]:
     """[mixture.datasets] NAME = {source = "crawl", weight = 0.6}: what each mixture dataset reads."""
     if not isinstance(table, dict) or not table:
-        raise ConfigError(f"{where} [mixture.datasets] must name at least one dataset: NAME = {{source = \"crawl\", weight = 0.6}}")
+        raise ConfigError(
+            f'{where} [mixture.datasets] must name at least one dataset: NAME = {{source = "crawl", weight = 0.6}}'
+        )
     sources = {}
     for name, value in table.items():
         if not isinstance(value, dict) or value.get("source") not in curated or set(value) - {"source", "weight"}:
-            raise ConfigError(f"{where} [mixture.datasets] {name} must be {{source = NAME, weight = W}} with NAME one of "
-                              f"{', '.join(curated)} (weight may come from the weights file)")
+            raise ConfigError(
+                f"{where} [mixture.datasets] {name} must be {{source = NAME, weight = W}} with NAME one of "
+                f"{', '.join(curated)} (weight may come from the weights file)"
+            )
         weight = value.get("weight")
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
             raise ConfigError(f"{where} [mixture.datasets] {name}: weight must be a number")
@@ -250,16 +274,35 @@ class Stage:
         wired = {
             "extract": ["--output", output, "--resume"],
             "rules": ["--input", self.path("extract", "documents"), "--output", output],
-            "classifier": [*(f"--positive={spec}" for spec in refs),
-                           "--negative", f"crawl={self.path(*self.crawl)}", "--model", output],
+            "classifier": [
+                *(f"--positive={spec}" for spec in refs),
+                "--negative",
+                f"crawl={self.path(*self.crawl)}",
+                "--model",
+                output,
+            ],
             "classify": ["--model", self.path("classifier"), "--input", self.path(*self.crawl), "--output", output],
-            "dedup": [f"--dataset=crawl={self.path('classify', 'kept')}", *(f"--dataset={spec}" for spec in refs),
-                      "--output", output],
-            "decontaminate": ["--input", *(f"{name}={self.path('dedup', name)}" for name in ["crawl", *self.reference]),
-                              "--output", output],
-            "mixture": [*(f"--dataset={name}={self.path('decontaminate', source, 'documents')}"
-                          + ("" if weight is None else f":{weight}")
-                          for name, (source, weight) in self.mixture_sources.items()), "--output", output],
+            "dedup": [
+                f"--dataset=crawl={self.path('classify', 'kept')}",
+                *(f"--dataset={spec}" for spec in refs),
+                "--output",
+                output,
+            ],
+            "decontaminate": [
+                "--input",
+                *(f"{name}={self.path('dedup', name)}" for name in ["crawl", *self.reference]),
+                "--output",
+                output,
+            ],
+            "mixture": [
+                *(
+                    f"--dataset={name}={self.path('decontaminate', source, 'documents')}"
+                    + ("" if weight is None else f":{weight}")
+                    for name, (source, weight) in self.mixture_sources.items()
+                ),
+                "--output",
+                output,
+            ],
         }[self.name]
         return [*wired, *self.options]
 
@@ -304,7 +347,9 @@ def plan(config: Config) -> list[Stage]:
         if name == "rules":  # the blocklists: a changed list runs the stage again
             stage.input_files = [spec.partition("=")[2] for spec in args.blocklists]
         if name in ("classifier", "dedup"):
-            stage.input_files = [f for spec in config.reference.values() for f in corpus_files(*corpus_location(spec))[1]]
+            stage.input_files = [
+                f for spec in config.reference.values() for f in corpus_files(*corpus_location(spec))[1]
+            ]
         stages.append(stage)
     return stages
 
@@ -335,8 +380,12 @@ def expand_files(paths: list[str]) -> list[str]:
     found = []
     for path in paths:
         if os.path.isdir(path):
-            found += sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
-                            if not name.startswith((".", "_")))
+            found += sorted(
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(path)
+                for name in names
+                if not name.startswith((".", "_"))
+            )
         else:
             found.append(path)
     return found
@@ -380,8 +429,10 @@ def is_complete(directory: str, expected: str) -> bool:
     if not marker or marker.get("fingerprint") != expected:
         return False
     files = marker.get("files", {})
-    return all(os.path.isfile(os.path.join(directory, rel)) and os.path.getsize(os.path.join(directory, rel)) == size
-               for rel, size in files.items())
+    return all(
+        os.path.isfile(os.path.join(directory, rel)) and os.path.getsize(os.path.join(directory, rel)) == size
+        for rel, size in files.items()
+    )
 
 
 # --- conservation --------------------------------------------------------------------------------
@@ -394,22 +445,45 @@ def stage_counts(stage: str, summary: dict) -> dict[str, dict]:
         return {"crawl": {"in": summary["records"], "out": summary["outcomes"].get("extracted", 0), "reasons": reasons}}
     if stage == "classifier":  # documents read per source: used (train or held out) or not (parse_error, no_tokens)
         used = ("train", "held_out")
-        return {name: {"in": source["documents"], "out": sum(source["outcomes"].get(k, 0) for k in used),
-                       "reasons": {k: v for k, v in source["outcomes"].items() if k not in used}}
-                for name, source in summary["sources"].items()}
+        return {
+            name: {
+                "in": source["documents"],
+                "out": sum(source["outcomes"].get(k, 0) for k in used),
+                "reasons": {k: v for k, v in source["outcomes"].items() if k not in used},
+            }
+            for name, source in summary["sources"].items()
+        }
     if stage in ("rules", "classify"):  # the same summary keys
-        return {"crawl": {"in": summary["documents_in"], "out": summary["kept"], "reasons": summary["rejected_by_reason"]}}
+        return {
+            "crawl": {"in": summary["documents_in"], "out": summary["kept"], "reasons": summary["rejected_by_reason"]}
+        }
     if stage == "dedup":
-        return {name: {"in": row["documents_in"], "out": row["kept"],
-                       "reasons": {"removed_exact": row["removed_exact"], "removed_fuzzy": row["removed_fuzzy"]}}
-                for name, row in summary["datasets"].items()}
+        return {
+            name: {
+                "in": row["documents_in"],
+                "out": row["kept"],
+                "reasons": {"removed_exact": row["removed_exact"], "removed_fuzzy": row["removed_fuzzy"]},
+            }
+            for name, row in summary["datasets"].items()
+        }
     if stage == "decontaminate":
-        return {name: {"in": row["documents_in"], "out": row["unchanged"] + row["changed"] + row["no_text"],
-                       "reasons": {k: row[k] for k in DROP_OUTCOMES}}
-                for name, row in summary["datasets"].items()}
+        return {
+            name: {
+                "in": row["documents_in"],
+                "out": row["unchanged"] + row["changed"] + row["no_text"],
+                "reasons": {k: row[k] for k in DROP_OUTCOMES},
+            }
+            for name, row in summary["datasets"].items()
+        }
     if stage == "mixture":
-        return {name: {"in": row["documents_in"], "out": row["tokenized"], "reasons": {k: row.get(k, 0) for k in DROP_REASONS}}
-                for name, row in summary["outcomes"].items()}
+        return {
+            name: {
+                "in": row["documents_in"],
+                "out": row["tokenized"],
+                "reasons": {k: row.get(k, 0) for k in DROP_REASONS},
+            }
+            for name, row in summary["outcomes"].items()
+        }
     raise ValueError(stage)
 
 
@@ -418,13 +492,19 @@ def handoffs(summaries: dict[str, dict], mixture_sources: dict[str, tuple]) -> l
     next reads (`count` "out"), or two stages read the same corpus alike ("in")."""
     crawl = "rules" if "rules" in summaries else "extract"  # the stage whose documents classifier and classify read
     pairs = [("extract", "crawl", "out", "rules", "crawl")] if crawl == "rules" else []
-    pairs += [(crawl, "crawl", "out", "classifier", "crawl"), (crawl, "crawl", "out", "classify", "crawl"),
-              ("classify", "crawl", "out", "dedup", "crawl")]
+    pairs += [
+        (crawl, "crawl", "out", "classifier", "crawl"),
+        (crawl, "crawl", "out", "classify", "crawl"),
+        ("classify", "crawl", "out", "dedup", "crawl"),
+    ]
     dedup = summaries.get("dedup", {}).get("datasets", {})
     pairs += [("classifier", name, "in", "dedup", name) for name in dedup if name != "crawl"]
     pairs += [("dedup", name, "out", "decontaminate", name) for name in dedup]
-    pairs += [("decontaminate", source, "out", "mixture", name) for name, (source, _) in mixture_sources.items()
-              if name in summaries.get("mixture", {}).get("outcomes", {})]
+    pairs += [
+        ("decontaminate", source, "out", "mixture", name)
+        for name, (source, _) in mixture_sources.items()
+        if name in summaries.get("mixture", {}).get("outcomes", {})
+    ]
     return pairs
 
 
@@ -449,8 +529,11 @@ def conservation_checks(summaries: dict[str, dict], written: dict[str, dict], mi
                     check(f"{stage}/{name}: {label} in the summary = rows written", expected, found)
     for stage, name, count, next_stage, next_name in handoffs(summaries, mixture_sources):
         if stage in counts and next_stage in counts:
-            check(f"{stage}/{name} {count} = {next_stage}/{next_name} in",
-                  counts[stage][name][count], counts[next_stage][next_name]["in"])
+            check(
+                f"{stage}/{name} {count} = {next_stage}/{next_name} in",
+                counts[stage][name][count],
+                counts[next_stage][next_name]["in"],
+            )
     return checks
 
 
@@ -465,18 +548,25 @@ def written_counts(spark, run_dir: str, summaries: dict[str, dict]) -> dict[str,
     if "classify" in summaries:
         written["classify"] = {"crawl": {"out": rows("classify", "kept"), "rejected": rows("classify", "rejects")}}
     if "dedup" in summaries:
-        removed = {r["dataset"]: r["count"] for r in
-                   spark.read.parquet(os.path.join(run_dir, "dedup", "removals")).groupBy("dataset").count().collect()}
-        written["dedup"] = {name: {"out": rows("dedup", name), "rejected": removed.get(name, 0)}
-                            for name in summaries["dedup"]["datasets"]}
+        removed = {
+            r["dataset"]: r["count"]
+            for r in spark.read.parquet(os.path.join(run_dir, "dedup", "removals")).groupBy("dataset").count().collect()
+        }
+        written["dedup"] = {
+            name: {"out": rows("dedup", name), "rejected": removed.get(name, 0)}
+            for name in summaries["dedup"]["datasets"]
+        }
     if "decontaminate" in summaries:
-        written["decontaminate"] = {name: {"out": rows("decontaminate", name, "documents"),
-                                           "rejected": rows("decontaminate", name, "dropped")}
-                                    for name in summaries["decontaminate"]["datasets"]}
+        written["decontaminate"] = {
+            name: {"out": rows("decontaminate", name, "documents"), "rejected": rows("decontaminate", name, "dropped")}
+            for name in summaries["decontaminate"]["datasets"]
+        }
     if "mixture" in summaries:
         with open(os.path.join(run_dir, "mixture", "manifest.json"), encoding="utf-8") as stream:
             manifest = json.load(stream)
-        written["mixture"] = {d["name"]: {"out": sum(s["documents"] for s in d["shards"])} for d in manifest["datasets"]}
+        written["mixture"] = {
+            d["name"]: {"out": sum(s["documents"] for s in d["shards"])} for d in manifest["datasets"]
+        }
     return written
 
 
@@ -488,10 +578,14 @@ def conserved(spark, run_dir: str, summaries: dict[str, dict], mixture_sources: 
         json.dump(checks, stream, indent=2)
     broken = [c for c in checks if not c["holds"]]
     for c in broken:
-        print(f"pipeline: CONSERVATION VIOLATED: {c['check']}: expected {c['expected']}, found {c['found']}",
-              file=sys.stderr)
+        print(
+            f"pipeline: CONSERVATION VIOLATED: {c['check']}: expected {c['expected']}, found {c['found']}",
+            file=sys.stderr,
+        )
     if broken:
-        print(f"pipeline: error: {len(broken)} of {len(checks)} conservation checks failed (see {path})", file=sys.stderr)
+        print(
+            f"pipeline: error: {len(broken)} of {len(checks)} conservation checks failed (see {path})", file=sys.stderr
+        )
         return False
     print(f"pipeline: conservation: all {len(checks)} checks hold ({path})")
     return True
@@ -537,8 +631,10 @@ class PipelineJob(SparkJob):
         fingerprints: dict[str, str] = {}
         summaries: dict[str, dict] = {}
         for stage in args.stages:
-            inputs = {"files": [file_fingerprint(f) for f in expand_files(stage.input_files)],
-                      "stages": {name: fingerprints[name] for name in UPSTREAM[stage.name] if name in fingerprints}}
+            inputs = {
+                "files": [file_fingerprint(f) for f in expand_files(stage.input_files)],
+                "stages": {name: fingerprints[name] for name in UPSTREAM[stage.name] if name in fingerprints},
+            }
             fingerprints[stage.name] = fingerprint(stage.params(), inputs)
             if not args.force and is_complete(stage.output, fingerprints[stage.name]):
                 remove_tree(partial_path(stage.output))  # left by a run that crashed in this stage
@@ -551,8 +647,11 @@ class PipelineJob(SparkJob):
                 print(f"pipeline: interrupted in {stage.name}; run the same command again to continue", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if status != 0:
-                print(f"pipeline: {stage.name} failed (exit status {status}); its unfinished output is in "
-                      f"{partial_path(stage.output)}; the finished stages are kept", file=sys.stderr)
+                print(
+                    f"pipeline: {stage.name} failed (exit status {status}); its unfinished output is in "
+                    f"{partial_path(stage.output)}; the finished stages are kept",
+                    file=sys.stderr,
+                )
                 return status
             summaries[stage.name] = read_summary(stage.name, stage.output)
             print(stage_line(stage.name, summaries[stage.name], seconds), flush=True)
@@ -585,10 +684,20 @@ class PipelineJob(SparkJob):
         if status == 0:
             if stage.name in RESUMABLE:
                 os.remove(os.path.join(staged, STARTED))
-            write_marker(staged, SUCCESS, {
-                "stage": stage.name, "fingerprint": expected, "params": stage.params(), "inputs": inputs,
-                "version": curation.__version__, "seconds": round(seconds, 3),
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": output_files(staged)})
+            write_marker(
+                staged,
+                SUCCESS,
+                {
+                    "stage": stage.name,
+                    "fingerprint": expected,
+                    "params": stage.params(),
+                    "inputs": inputs,
+                    "version": curation.__version__,
+                    "seconds": round(seconds, 3),
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "files": output_files(staged),
+                },
+            )
             publish(staged, stage.output)
         return status, seconds
 

@@ -77,20 +77,36 @@ SAME_HOST_COPY_SHARE = 0.3  # copies at a URL variant of the original's own host
 MIRROR_NAMES = ("news-archive", "feed-reader", "web-digest", "content-mirror", "daily-clips", "link-cache")
 PAGES_PER_SYNTHETIC_HOST = 8
 NOT_HTML = ("text/plain", "application/json", "image/png", "application/pdf")
-SERVERS = ("nginx", "Apache", "cloudflare", "Apache/2.4.41 (Ubuntu)", "nginx/1.18.0", "Microsoft-IIS/10.0",
-           "LiteSpeed", "openresty", "Apache/2.2.22 (Debian)", "GSE")
+SERVERS = (
+    "nginx",
+    "Apache",
+    "cloudflare",
+    "Apache/2.4.41 (Ubuntu)",
+    "nginx/1.18.0",
+    "Microsoft-IIS/10.0",
+    "LiteSpeed",
+    "openresty",
+    "Apache/2.2.22 (Debian)",
+    "GSE",
+)
 POWERED_BY = ("PHP/5.3.10-1ubuntu3.26", "PHP/7.4.33", "ASP.NET", "Express", "WP Engine", "PHP/5.6.40")
 CACHE_CONTROL = ("max-age=600", "no-cache", "private, max-age=0", "public, max-age=3600", "max-age=0, must-revalidate")
 CRAWL_START = datetime(2024, 5, 18, 1, 0, 0, tzinfo=timezone.utc)
 SHARD_NAME = "realcrawl-{:05d}.warc.gz"
 SUMMARY = "realcrawl.json"
 
-CANONICAL = re.compile(r"""<link\b[^>]*\brel\s*=\s*["']?canonical\b[^>]*>|"""
-                       r"""<meta\b[^>]*\bproperty\s*=\s*["']og:url["'][^>]*>""", re.I)
+CANONICAL = re.compile(
+    r"""<link\b[^>]*\brel\s*=\s*["']?canonical\b[^>]*>|"""
+    r"""<meta\b[^>]*\bproperty\s*=\s*["']og:url["'][^>]*>""",
+    re.I,
+)
 LINK_TARGET = re.compile(r"""\b(?:href|content)\s*=\s*["']([^"']+)["']""", re.I)
 BODY_START = re.compile(rb"<body\b[^>]*>", re.I)
-MARKUP = re.compile(rb"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<noscript\b.*?</noscript\s*>|<!--.*?-->|"
-                    rb"<[!/?a-zA-Z][^>]*>)", re.I | re.S)  # one group: split() keeps the markup
+MARKUP = re.compile(
+    rb"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<noscript\b.*?</noscript\s*>|<!--.*?-->|"
+    rb"<[!/?a-zA-Z][^>]*>)",
+    re.I | re.S,
+)  # one group: split() keeps the markup
 WORD = re.compile(rb"\S+")
 SENTENCE_GAP = re.compile(rb"(?<=[.!?])(\s+)(?=[A-Z])")  # one group: split() keeps the gap
 
@@ -98,6 +114,7 @@ SENTENCE_GAP = re.compile(rb"(?<=[.!?])(\s+)(?=[A-Z])")  # one group: split() ke
 @dataclass(frozen=True)
 class RealPage:
     """One real page: its set (the file's name), id, URL (and where the URL came from), UTF-8 HTML and gold."""
+
     set: str
     id: str
     url: str
@@ -109,6 +126,7 @@ class RealPage:
 @dataclass(frozen=True)
 class Capture:
     """One planned response: what the shard writer needs to produce its records and truth line."""
+
     url: str
     category: str
     shard: int
@@ -180,8 +198,16 @@ def read_pages(files) -> list[RealPage]:
                 else:  # a canonical URL several pages share (a home page): its host, a path of our own
                     url = f"http://{urlsplit(url).netloc}/{_slug(set_name)}/{tail}.html"
                 url_from = "synthetic"
-            pages.append(RealPage(set_name, row["id"], _unique(url, taken), url_from,
-                                  row["html"].encode("utf-8", "replace"), row.get("gold") or ""))
+            pages.append(
+                RealPage(
+                    set_name,
+                    row["id"],
+                    _unique(url, taken),
+                    url_from,
+                    row["html"].encode("utf-8", "replace"),
+                    row.get("gold") or "",
+                )
+            )
     return pages
 
 
@@ -201,6 +227,7 @@ def choose_pages(pages: list[RealPage], count: int | None, seed: int) -> list[Re
 class TextNodes:
     """A page cut at its markup: parts[0] is everything up to and with <body>, then text and markup alternate
     (text at odd indices); word_ends[j] is the number of words in text parts 0..j."""
+
     parts: tuple[bytes, ...]
     word_ends: tuple[int, ...]
 
@@ -311,8 +338,12 @@ def _special_capture(category: str, number: int, original: RealPage, shard: int)
     base = f"{parts.scheme}://{parts.netloc}"
     if category == "not_html":
         content_type = NOT_HTML[number % len(NOT_HTML)]
-        path = {"text/plain": "/robots.txt", "application/json": f"/wp-json/wp/v2/posts?page={number}",
-                "image/png": f"/images/photo-{number}.png", "application/pdf": f"/files/report-{number}.pdf"}
+        path = {
+            "text/plain": "/robots.txt",
+            "application/json": f"/wp-json/wp/v2/posts?page={number}",
+            "image/png": f"/images/photo-{number}.png",
+            "application/pdf": f"/files/report-{number}.pdf",
+        }
         return Capture(base + path[content_type], category, shard, content_type=content_type)
     if category == "not_found":
         return Capture(f"{base}{parts.path.rsplit('/', 1)[0]}/removed-{number}.html", category, shard, status=404)
@@ -353,12 +384,27 @@ def plan_crawl(pages: list[RealPage], responses: int, shards: int, seed: int) ->
 
 
 # ------------------------------------------------------------------------------------------ WARC
-def _warc_member(level: int, record_type: str, record_id: str, date: str, block: bytes, content_type: str,
-                 fields=(), identified_type: str = "") -> bytes:
+def _warc_member(
+    level: int,
+    record_type: str,
+    record_id: str,
+    date: str,
+    block: bytes,
+    content_type: str,
+    fields=(),
+    identified_type: str = "",
+) -> bytes:
     """One WARC record as one gzip member, its headers in Common Crawl's order."""
-    head = ["WARC/1.0", f"WARC-Type: {record_type}", f"WARC-Date: {date}", f"WARC-Record-ID: {record_id}",
-            f"Content-Length: {len(block)}", f"Content-Type: {content_type}", *(f"{k}: {v}" for k, v in fields),
-            f"WARC-Block-Digest: {payload_digest(block)}"]
+    head = [
+        "WARC/1.0",
+        f"WARC-Type: {record_type}",
+        f"WARC-Date: {date}",
+        f"WARC-Record-ID: {record_id}",
+        f"Content-Length: {len(block)}",
+        f"Content-Type: {content_type}",
+        *(f"{k}: {v}" for k, v in fields),
+        f"WARC-Block-Digest: {payload_digest(block)}",
+    ]
     if identified_type:
         head.append(f"WARC-Identified-Payload-Type: {identified_type}")
     return _gzip_member(("\r\n".join(head) + "\r\n\r\n").encode() + block + b"\r\n\r\n", level)
@@ -378,9 +424,12 @@ def _robots_txt(rng: random.Random, base: str) -> bytes:
 
 
 def _pdf(rng: random.Random) -> bytes:
-    return (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-            b"2 0 obj\n<< /Length 3 0 R /Filter /FlateDecode >>\nstream\n" + rng.randbytes(rng.randint(500, 4000))
-            + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+        b"2 0 obj\n<< /Length 3 0 R /Filter /FlateDecode >>\nstream\n"
+        + rng.randbytes(rng.randint(500, 4000))
+        + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 class ShardWriter:
@@ -421,22 +470,36 @@ class ShardWriter:
             return body, capture.content_type + charset, {"page": None}
         if capture.status == 404:
             return status_html(404), html_type, {"page": None}
-        return status_html(capture.status, capture.location), "text/html; charset=iso-8859-1", {
-            "page": None, "location": capture.location}
+        return (
+            status_html(capture.status, capture.location),
+            "text/html; charset=iso-8859-1",
+            {"page": None, "location": capture.location},
+        )
 
     def __call__(self, job: tuple[Path, int, list[Capture]]) -> dict:
         """Write shard `job` = (path, shard number, captures); returns its truth lines and sizes."""
         path, shard, captures = job
         warcinfo_id = _record_id(random.Random(f"{self.seed}:realcrawl:warcinfo:{shard}"))
         clock = CRAWL_START + timedelta(minutes=10 * shard)
-        fields = (f"isPartOf: realcrawl-seed-{self.seed}\r\npublisher: curation.realcrawl\r\ndescription: real HTML "
-                  "pages with gold text, wrapped as a crawl with planted copies\r\noperator: curation tests and "
-                  "benchmarks\r\nsoftware: curation.realcrawl\r\nrobots: classic\r\nformat: WARC File Format 1.0\r\n"
-                  "conformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.0/\r\n")
+        fields = (
+            f"isPartOf: realcrawl-seed-{self.seed}\r\npublisher: curation.realcrawl\r\ndescription: real HTML "
+            "pages with gold text, wrapped as a crawl with planted copies\r\noperator: curation tests and "
+            "benchmarks\r\nsoftware: curation.realcrawl\r\nrobots: classic\r\nformat: WARC File Format 1.0\r\n"
+            "conformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.0/\r\n"
+        )
         truth, payload_bytes = [], 0
         with open(path, "wb") as out:
-            out.write(_warc_member(self.level, "warcinfo", warcinfo_id, _warc_date(clock), fields.encode(),
-                                   "application/warc-fields", [("WARC-Filename", path.name)]))
+            out.write(
+                _warc_member(
+                    self.level,
+                    "warcinfo",
+                    warcinfo_id,
+                    _warc_date(clock),
+                    fields.encode(),
+                    "application/warc-fields",
+                    [("WARC-Filename", path.name)],
+                )
+            )
             for capture in captures:
                 rng = random.Random(f"{self.seed}:realcrawl:{capture.url}")
                 clock += timedelta(seconds=rng.randint(0, 3))
@@ -445,41 +508,94 @@ class ShardWriter:
                 body, content_type, own = self._payload(capture, rng, host)
                 request_id, response_id, metadata_id = (_record_id(rng) for _ in range(3))
                 target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-                request = (f"GET {target} HTTP/1.1\r\nUser-Agent: {USER_AGENT}\r\nAccept: text/html,application/"
-                           "xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\n"
-                           f"Accept-Encoding: br,gzip\r\nHost: {url.netloc}\r\nConnection: Keep-Alive\r\n\r\n")
-                out.write(_warc_member(self.level, "request", request_id, date, request.encode(),
-                                       "application/http; msgtype=request", [
-                                           ("WARC-Warcinfo-ID", warcinfo_id), ("WARC-IP-Address", ip),
-                                           ("WARC-Target-URI", capture.url)]))
+                request = (
+                    f"GET {target} HTTP/1.1\r\nUser-Agent: {USER_AGENT}\r\nAccept: text/html,application/"
+                    "xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\n"
+                    f"Accept-Encoding: br,gzip\r\nHost: {url.netloc}\r\nConnection: Keep-Alive\r\n\r\n"
+                )
+                out.write(
+                    _warc_member(
+                        self.level,
+                        "request",
+                        request_id,
+                        date,
+                        request.encode(),
+                        "application/http; msgtype=request",
+                        [("WARC-Warcinfo-ID", warcinfo_id), ("WARC-IP-Address", ip), ("WARC-Target-URI", capture.url)],
+                    )
+                )
                 offset = out.tell()
                 response = self._http_head(capture, rng, clock, host, content_type, len(body)) + body
-                out.write(_warc_member(self.level, "response", response_id, date, response,
-                                       "application/http; msgtype=response", [
-                                           ("WARC-Warcinfo-ID", warcinfo_id), ("WARC-Concurrent-To", request_id),
-                                           ("WARC-IP-Address", ip), ("WARC-Target-URI", capture.url),
-                                           ("WARC-Payload-Digest", payload_digest(body))],
-                                       content_type.split(";")[0]))
+                out.write(
+                    _warc_member(
+                        self.level,
+                        "response",
+                        response_id,
+                        date,
+                        response,
+                        "application/http; msgtype=response",
+                        [
+                            ("WARC-Warcinfo-ID", warcinfo_id),
+                            ("WARC-Concurrent-To", request_id),
+                            ("WARC-IP-Address", ip),
+                            ("WARC-Target-URI", capture.url),
+                            ("WARC-Payload-Digest", payload_digest(body)),
+                        ],
+                        content_type.split(";")[0],
+                    )
+                )
                 charset = content_type.partition("charset=")[2]
                 metadata = f"fetchTimeMs: {rng.randint(20, 2500)}\r\n" + (
-                    f"charset-detected: {charset.upper()}\r\n" if charset else "")
-                out.write(_warc_member(self.level, "metadata", metadata_id, date, metadata.encode(),
-                                       "application/warc-fields", [
-                                           ("WARC-Warcinfo-ID", warcinfo_id), ("WARC-Concurrent-To", response_id),
-                                           ("WARC-Target-URI", capture.url)]))
+                    f"charset-detected: {charset.upper()}\r\n" if charset else ""
+                )
+                out.write(
+                    _warc_member(
+                        self.level,
+                        "metadata",
+                        metadata_id,
+                        date,
+                        metadata.encode(),
+                        "application/warc-fields",
+                        [
+                            ("WARC-Warcinfo-ID", warcinfo_id),
+                            ("WARC-Concurrent-To", response_id),
+                            ("WARC-Target-URI", capture.url),
+                        ],
+                    )
+                )
                 payload_bytes += len(body)
-                truth.append(json.dumps({
-                    "url": capture.url, "shard": path.name, "offset": offset, "record_id": response_id,
-                    "category": capture.category, "status": capture.status, "content_type": content_type.split(";")[0],
-                    **own}, ensure_ascii=False))
-        return {"file": path.name, "responses": len(captures), "bytes": path.stat().st_size,
-                "payload_bytes": payload_bytes, "truth": truth}
+                truth.append(
+                    json.dumps(
+                        {
+                            "url": capture.url,
+                            "shard": path.name,
+                            "offset": offset,
+                            "record_id": response_id,
+                            "category": capture.category,
+                            "status": capture.status,
+                            "content_type": content_type.split(";")[0],
+                            **own,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+        return {
+            "file": path.name,
+            "responses": len(captures),
+            "bytes": path.stat().st_size,
+            "payload_bytes": payload_bytes,
+            "truth": truth,
+        }
 
     @staticmethod
-    def _http_head(capture: Capture, rng: random.Random, date: datetime, host: str, content_type: str,
-                   length: int) -> bytes:
-        lines = [f"HTTP/1.1 {capture.status} {REASONS[capture.status]}", f"Date: {format_datetime(date, usegmt=True)}",
-                 f"Server: {SERVERS[_hash_int('server', host) % len(SERVERS)]}"]
+    def _http_head(
+        capture: Capture, rng: random.Random, date: datetime, host: str, content_type: str, length: int
+    ) -> bytes:
+        lines = [
+            f"HTTP/1.1 {capture.status} {REASONS[capture.status]}",
+            f"Date: {format_datetime(date, usegmt=True)}",
+            f"Server: {SERVERS[_hash_int('server', host) % len(SERVERS)]}",
+        ]
         if capture.status == 200 and _hash_int("powered", host) % 3 == 0:
             lines.append(f"X-Powered-By: {POWERED_BY[_hash_int('powered', host) % len(POWERED_BY)]}")
         if capture.location:
@@ -487,8 +603,13 @@ class ShardWriter:
         if capture.status == 200 and rng.random() < 0.5:
             modified = date - timedelta(days=rng.randint(1, 900), seconds=rng.randint(0, 86399))
             lines.append(f"Last-Modified: {format_datetime(modified, usegmt=True)}")
-        lines += [f"Cache-Control: {rng.choice(CACHE_CONTROL)}", "Vary: Accept-Encoding",
-                  f"Content-Type: {content_type}", f"Content-Length: {length}", "Connection: close"]
+        lines += [
+            f"Cache-Control: {rng.choice(CACHE_CONTROL)}",
+            "Vary: Accept-Encoding",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {length}",
+            "Connection: close",
+        ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -525,20 +646,36 @@ def _previous_build(out: Path, parameters: dict) -> dict | None:
     return summary if all(path.is_file() and path.stat().st_size == size for path, size in files) else None
 
 
-def build_realcrawl(output, responses: int = DEFAULT_RESPONSES, shards: int = DEFAULT_SHARDS, seed: int = 0,
-                    pages: int | None = None, html_dir=None, level: int = DEFAULT_LEVEL,
-                    workers: int | None = None) -> dict:
+def build_realcrawl(
+    output,
+    responses: int = DEFAULT_RESPONSES,
+    shards: int = DEFAULT_SHARDS,
+    seed: int = 0,
+    pages: int | None = None,
+    html_dir=None,
+    level: int = DEFAULT_LEVEL,
+    workers: int | None = None,
+) -> dict:
     """Build the crawl under `output` (crawl/realcrawl-NNNNN.warc.gz, truth.jsonl, realcrawl.json) and return the
     summary, plus `seconds` and `skipped` (True when `output` already held this build). `pages`: a seeded choice
     of that many pages (default all); `html_dir`: a directory of *.jsonl.gz or one file (default shared data);
     `workers`: processes writing shards (default one per core; the bytes do not depend on it)."""
     if responses < MIN_RESPONSES or shards < 2 or (pages is not None and pages < 1) or not 0 <= level <= 9:
-        raise ValueError(f"need responses >= {MIN_RESPONSES}, shards >= 2 (copies go to another shard), pages >= 1 "
-                         f"and 0 <= level <= 9; got responses={responses} shards={shards} pages={pages} level={level}")
+        raise ValueError(
+            f"need responses >= {MIN_RESPONSES}, shards >= 2 (copies go to another shard), pages >= 1 "
+            f"and 0 <= level <= 9; got responses={responses} shards={shards} pages={pages} level={level}"
+        )
     started = time.perf_counter()
     files = html_files(html_dir)
-    parameters = {"format": FORMAT, "responses": responses, "shards": shards, "seed": seed, "pages": pages,
-                  "level": level, "sources": [{"file": f.name, "sha256": _sha256(f)} for f in files]}
+    parameters = {
+        "format": FORMAT,
+        "responses": responses,
+        "shards": shards,
+        "seed": seed,
+        "pages": pages,
+        "level": level,
+        "sources": [{"file": f.name, "sha256": _sha256(f)} for f in files],
+    }
     out = Path(output)
     previous = _previous_build(out, parameters)
     if previous:
@@ -550,8 +687,10 @@ def build_realcrawl(output, responses: int = DEFAULT_RESPONSES, shards: int = DE
         stale.unlink()
     available = read_pages(files)
     chosen = choose_pages(available, pages, seed)
-    jobs = [(out / "crawl" / SHARD_NAME.format(shard), shard, captures)
-            for shard, captures in enumerate(plan_crawl(chosen, responses, shards, seed))]
+    jobs = [
+        (out / "crawl" / SHARD_NAME.format(shard), shard, captures)
+        for shard, captures in enumerate(plan_crawl(chosen, responses, shards, seed))
+    ]
     writer = ShardWriter(chosen, seed, level)
     workers = min(shards, workers or os.cpu_count() or 1)
     if workers > 1:
@@ -562,17 +701,23 @@ def build_realcrawl(output, responses: int = DEFAULT_RESPONSES, shards: int = DE
 
     truth = [json.loads(line) for result in results for line in result["truth"]]
     (out / "truth.jsonl").write_text("".join(line + "\n" for r in results for line in r["truth"]), encoding="utf-8")
-    originals = [chosen[i] for i in sorted({c.page for _, _, captures in jobs for c in captures
-                                            if c.category == "original"})]
+    originals = [
+        chosen[i] for i in sorted({c.page for _, _, captures in jobs for c in captures if c.category == "original"})
+    ]
     summary = {
         "parameters": parameters,
-        "responses": len(truth), "records": len(results) + 3 * len(truth),  # warcinfo; request, response, metadata
+        "responses": len(truth),
+        "records": len(results) + 3 * len(truth),  # warcinfo; request, response, metadata
         "categories": dict(sorted(Counter(t["category"] for t in truth).items())),
         "near_edits": dict(sorted(Counter(t["edit"]["kind"] for t in truth if "edit" in t).items())),
-        "pages": {"available": len(available), "originals": len(originals),
-                  "url_from": dict(sorted(Counter(p.url_from for p in originals).items())),
-                  "sets": dict(sorted(Counter(p.set for p in originals).items()))},
-        "bytes": sum(r["bytes"] for r in results), "payload_bytes": sum(r["payload_bytes"] for r in results),
+        "pages": {
+            "available": len(available),
+            "originals": len(originals),
+            "url_from": dict(sorted(Counter(p.url_from for p in originals).items())),
+            "sets": dict(sorted(Counter(p.set for p in originals).items())),
+        },
+        "bytes": sum(r["bytes"] for r in results),
+        "payload_bytes": sum(r["payload_bytes"] for r in results),
         "files": [{"file": f"crawl/{r['file']}", "responses": r["responses"], "bytes": r["bytes"]} for r in results]
         + [{"file": "truth.jsonl", "bytes": (out / "truth.jsonl").stat().st_size}],
     }
@@ -587,20 +732,34 @@ def main(argv=None) -> None:
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pages", type=int, default=None, help="a seeded choice of this many pages (default all)")
-    parser.add_argument("--html", default=None, help="page files: a directory of *.jsonl.gz or one file "
-                                                     "(default: the shared data's html/)")
+    parser.add_argument(
+        "--html",
+        default=None,
+        help="page files: a directory of *.jsonl.gz or one file (default: the shared data's html/)",
+    )
     parser.add_argument("--level", type=int, default=DEFAULT_LEVEL, help="gzip level of the WARC members")
     parser.add_argument("--workers", type=int, default=None, help="processes writing shards (default: one per core)")
     args = parser.parse_args(argv)
     try:
-        summary = build_realcrawl(args.output, args.responses, args.shards, args.seed, args.pages, args.html,
-                                  args.level, args.workers)
+        summary = build_realcrawl(
+            args.output, args.responses, args.shards, args.seed, args.pages, args.html, args.level, args.workers
+        )
     except (ValueError, FileNotFoundError) as error:
         parser.exit(EXIT_CONFIG, f"realcrawl: {error}\n")
-    print(json.dumps({"output": args.output, "responses": summary["responses"], "shards": args.shards,
-                      "categories": summary["categories"], "bytes": summary["bytes"],
-                      "payload_bytes": summary["payload_bytes"], "seconds": summary["seconds"],
-                      "skipped": summary["skipped"]}))
+    print(
+        json.dumps(
+            {
+                "output": args.output,
+                "responses": summary["responses"],
+                "shards": args.shards,
+                "categories": summary["categories"],
+                "bytes": summary["bytes"],
+                "payload_bytes": summary["payload_bytes"],
+                "seconds": summary["seconds"],
+                "skipped": summary["skipped"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ DEFAULT_SITE_SHARE = 0.05
 DEFAULT_HELD_OUT_DOCS = 32
 GZIP_LEVEL = 6
 # the shared reference corpora: name, file, the corpus-spec options their readers need
-REFERENCE_FILES = (("webtext", "webtext.jsonl.gz", ""), ("wikipedia", "wikipedia.jsonl.gz", ""),
-                   ("books", "books.jsonl.gz", ",strip_gutenberg=true"))
+REFERENCE_FILES = (
+    ("webtext", "webtext.jsonl.gz", ""),
+    ("wikipedia", "wikipedia.jsonl.gz", ""),
+    ("books", "books.jsonl.gz", ",strip_gutenberg=true"),
+)
 HASH_SPAN = 1 << 64  # _hash_int's range
 
 
@@ -134,11 +137,15 @@ def split_pages(html_dir: Path, out: Path, seed: int, site_share: float) -> dict
         else:
             unseen.append(record)
     unseen.sort(key=lambda r: _hash_int(seed, "held-out-order", r["set"], r["id"]))
-    outcomes["held_out"] = _write_gzip_lines(out / "held_out" / "web.jsonl.gz",
-                                             (json.dumps(r, ensure_ascii=False) + "\n" for r in unseen))
-    return {"pages": position, "outcomes": dict(sorted(outcomes.items())),
-            "sites": {"kept": len(sites["kept"]), "held_out": len(sites["held_out"])},
-            "held_out_sites": sorted(sites["held_out"])}
+    outcomes["held_out"] = _write_gzip_lines(
+        out / "held_out" / "web.jsonl.gz", (json.dumps(r, ensure_ascii=False) + "\n" for r in unseen)
+    )
+    return {
+        "pages": position,
+        "outcomes": dict(sorted(outcomes.items())),
+        "sites": {"kept": len(sites["kept"]), "held_out": len(sites["held_out"])},
+        "held_out_sites": sorted(sites["held_out"]),
+    }
 
 
 def split_reference(source: Path, name: str, out: Path, seed: int, held_out_docs: int) -> dict:
@@ -154,8 +161,12 @@ def split_reference(source: Path, name: str, out: Path, seed: int, held_out_docs
     training = [line for i, line in enumerate(lines) if i not in chosen_set or i in moved]
     _write_gzip_lines(out / "reference" / source.name, training)
     _write_gzip_lines(out / "held_out" / source.name, (lines[i] for i in held_out))
-    return {"documents": len(lines), "training": len(training), "held_out": len(held_out),
-            "duplicate_of_training": len(moved)}
+    return {
+        "documents": len(lines),
+        "training": len(training),
+        "held_out": len(held_out),
+        "duplicate_of_training": len(moved),
+    }
 
 
 def held_out_specs(out: Path) -> list[tuple[str, str]]:
@@ -164,8 +175,13 @@ def held_out_specs(out: Path) -> list[tuple[str, str]]:
     return [(entry["name"], str(Path(out) / entry["file"]) + entry["options"]) for entry in summary["held_out"]]
 
 
-def build_split(output, seed: int = 0, site_share: float = DEFAULT_SITE_SHARE,
-                held_out_docs: int = DEFAULT_HELD_OUT_DOCS, shared=None) -> dict:
+def build_split(
+    output,
+    seed: int = 0,
+    site_share: float = DEFAULT_SITE_SHARE,
+    held_out_docs: int = DEFAULT_HELD_OUT_DOCS,
+    shared=None,
+) -> dict:
     """Write the split under `output` (see the module docstring) and return its summary, plus `seconds` and
     `skipped` (True when `output` already held this split). `shared`: the shared data (default settings')."""
     if not 0 < site_share < 1 or held_out_docs < 1:
@@ -177,15 +193,25 @@ def build_split(output, seed: int = 0, site_share: float = DEFAULT_SITE_SHARE,
     if missing:
         raise FileNotFoundError(f"reference corpus {missing[0]} not found")
     sources = [*html_files(shared / "html"), *(path for _, path, _ in references)]
-    parameters = {"format": FORMAT, "seed": seed, "site_share": site_share, "held_out_docs": held_out_docs,
-                  "sources": [{"file": f"{p.parent.name}/{p.name}", "sha256": _sha256(p)} for p in sources]}
+    parameters = {
+        "format": FORMAT,
+        "seed": seed,
+        "site_share": site_share,
+        "held_out_docs": held_out_docs,
+        "sources": [{"file": f"{p.parent.name}/{p.name}", "sha256": _sha256(p)} for p in sources],
+    }
     out = Path(output)
     try:
         previous = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = None
-    if previous and previous["parameters"] == parameters and all(
-            (out / f["file"]).is_file() and (out / f["file"]).stat().st_size == f["bytes"] for f in previous["files"]):
+    if (
+        previous
+        and previous["parameters"] == parameters
+        and all(
+            (out / f["file"]).is_file() and (out / f["file"]).stat().st_size == f["bytes"] for f in previous["files"]
+        )
+    ):
         return {**previous, "seconds": round(time.perf_counter() - started, 2), "skipped": True}
 
     (out / SUMMARY).unlink(missing_ok=True)  # a split cut short leaves no summary, so it is redone
@@ -193,11 +219,16 @@ def build_split(output, seed: int = 0, site_share: float = DEFAULT_SITE_SHARE,
     corpora = {name: split_reference(path, name, out, seed, held_out_docs) for name, path, _ in references}
     files = sorted(p for p in out.rglob("*.jsonl.gz"))
     summary = {
-        "parameters": parameters, "web": web, "reference": corpora,
-        "held_out": [{"name": "web", "file": "held_out/web.jsonl.gz", "options": "",
-                      "documents": web["outcomes"]["held_out"]}]
-        + [{"name": name, "file": f"held_out/{path.name}", "options": options, "documents": corpora[name]["held_out"]}
-           for name, path, options in references],
+        "parameters": parameters,
+        "web": web,
+        "reference": corpora,
+        "held_out": [
+            {"name": "web", "file": "held_out/web.jsonl.gz", "options": "", "documents": web["outcomes"]["held_out"]}
+        ]
+        + [
+            {"name": name, "file": f"held_out/{path.name}", "options": options, "documents": corpora[name]["held_out"]}
+            for name, path, options in references
+        ],
         "files": [{"file": str(p.relative_to(out)), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files],
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -209,8 +240,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="the split's directory (reused when it holds this split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--site-share", type=float, default=DEFAULT_SITE_SHARE, help="share of sites held out")
-    parser.add_argument("--held-out-docs", type=int, default=DEFAULT_HELD_OUT_DOCS,
-                        help="documents held out of each reference corpus")
+    parser.add_argument(
+        "--held-out-docs", type=int, default=DEFAULT_HELD_OUT_DOCS, help="documents held out of each reference corpus"
+    )
     args = parser.parse_args(argv)
     try:
         summary = build_split(args.output, args.seed, args.site_share, args.held_out_docs)
@@ -218,8 +250,17 @@ def main(argv=None) -> int:
         print(f"realsplit: error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     web = {**summary["web"], "held_out_sites": len(summary["web"]["held_out_sites"])}
-    print(json.dumps({"output": args.output, "web": web, "reference": summary["reference"],
-                      "seconds": summary["seconds"], "skipped": summary["skipped"]}))
+    print(
+        json.dumps(
+            {
+                "output": args.output,
+                "web": web,
+                "reference": summary["reference"],
+                "seconds": summary["seconds"],
+                "skipped": summary["skipped"],
+            }
+        )
+    )
     return 0
 
 

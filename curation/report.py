@@ -55,28 +55,65 @@ def funnel(run_dir: Path) -> list[dict]:
     if "extract" in summaries:
         extract = summaries["extract"]
         rows.append({"stage": "extract: records", "dataset": "crawl", "documents": extract["records"]})
-        rows.append({"stage": "extract: documents", "dataset": "crawl", "documents": extract["documents"],
-                     "chars": chars(extract, run_dir / "extract" / "documents")})
+        rows.append(
+            {
+                "stage": "extract: documents",
+                "dataset": "crawl",
+                "documents": extract["documents"],
+                "chars": chars(extract, run_dir / "extract" / "documents"),
+            }
+        )
     if "rules" in summaries:
         rules = summaries["rules"]
-        rows.append({"stage": "rules: kept", "dataset": "crawl", "documents": rules["kept"],
-                     "chars": chars(rules, run_dir / "rules" / "kept")})
+        rows.append(
+            {
+                "stage": "rules: kept",
+                "dataset": "crawl",
+                "documents": rules["kept"],
+                "chars": chars(rules, run_dir / "rules" / "kept"),
+            }
+        )
     if "classify" in summaries:
         classify = summaries["classify"]
-        rows.append({"stage": "classify: kept", "dataset": "crawl", "documents": classify["kept"],
-                     "chars": chars(classify, run_dir / "classify" / "kept")})
+        rows.append(
+            {
+                "stage": "classify: kept",
+                "dataset": "crawl",
+                "documents": classify["kept"],
+                "chars": chars(classify, run_dir / "classify" / "kept"),
+            }
+        )
     for name, row in summaries.get("dedup", {}).get("datasets", {}).items():
-        rows.append({"stage": "dedup: kept", "dataset": name, "documents": row["kept"],
-                     "chars": chars(row, run_dir / "dedup" / name)})
+        rows.append(
+            {
+                "stage": "dedup: kept",
+                "dataset": name,
+                "documents": row["kept"],
+                "chars": chars(row, run_dir / "dedup" / name),
+            }
+        )
     for name, row in summaries.get("decontaminate", {}).get("datasets", {}).items():
-        rows.append({"stage": "decontaminate: kept", "dataset": name, "documents": row["documents_in"] - row["dropped"],
-                     "chars": row["chars_out"]})
+        rows.append(
+            {
+                "stage": "decontaminate: kept",
+                "dataset": name,
+                "documents": row["documents_in"] - row["dropped"],
+                "chars": row["chars_out"],
+            }
+        )
     manifest = run_dir / "mixture" / "manifest.json"
     if manifest.exists():
         outcomes = summaries.get("mixture", {}).get("outcomes", {})
         for row in json.loads(manifest.read_text())["datasets"]:
-            rows.append({"stage": "mixture: tokenized", "dataset": row["name"], "documents": row["documents"],
-                         "chars": outcomes.get(row["name"], {}).get("chars"), "tokens": row["tokens"]})
+            rows.append(
+                {
+                    "stage": "mixture: tokenized",
+                    "dataset": row["name"],
+                    "documents": row["documents"],
+                    "chars": outcomes.get(row["name"], {}).get("chars"),
+                    "tokens": row["tokens"],
+                }
+            )
     return rows
 
 

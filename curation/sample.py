@@ -46,61 +46,117 @@ from warcio.warcwriter import WARCWriter
 
 # ---------------------------------------------------------------- vocabulary
 TOPICS = {  # topic -> (nouns, regular verbs, adjectives)
-    "science": ("experiment theory molecule laboratory sample telescope particle cell protein galaxy signal "
-                "measurement instrument orbit crystal fossil genome reaction sensor", "analyze measure observe "
-                "record describe publish test confirm detect explore compare study", "experimental precise "
-                "microscopic stable chemical magnetic"),
-    "history": ("empire treaty castle dynasty archive manuscript battle kingdom monastery harbor province merchant "
-                "chronicle rebellion cathedral colony emperor village council", "conquer defend restore govern "
-                "settle explore document renovate sign inherit abandon", "medieval ancient royal imperial colonial "
-                "forgotten"),
-    "sports": ("team match season stadium coach player tournament league goal championship referee trophy striker "
-               "defense record fan race medal club", "train score defend celebrate qualify compete finish coach "
-               "support dominate", "athletic competitive undefeated professional decisive rival"),
-    "cooking": ("recipe kitchen sauce oven flavor ingredient dish bakery spice vegetable soup pastry chef market meal "
-                "dough butter menu grill", "bake roast season simmer taste prepare mix serve slice combine",
-                "fresh savory crispy spicy tender homemade"),
-    "technology": ("software network device processor server algorithm startup database interface battery platform "
-                   "engineer smartphone browser chip protocol update robot developer", "develop launch install "
-                   "design upgrade connect process compute deploy encrypt", "digital wireless automated open "
-                   "portable efficient"),
-    "travel": ("journey island hotel airport passport beach mountain museum tourist ferry route guide village coast "
-               "valley station map trail", "visit explore travel discover cross reach enjoy hike book wander",
-               "scenic remote crowded coastal historic tropical"),
-    "nature": ("forest river animal habitat fox meadow glacier wetland bird insect seed storm drought lake reef "
-               "canyon predator flower soil", "migrate protect shelter flood survive adapt hunt observe",
-               "wild endangered native seasonal fragile vast"),
-    "music": ("album concert orchestra melody guitar choir festival composer rhythm singer band symphony lyric piano "
-              "studio audience chord drum ballad", "compose perform record rehearse release tune arrange celebrate "
-              "play promote", "acoustic melodic classical lively electronic harmonic"),
-    "economy": ("market company investor budget price bank currency factory export loan worker industry tax profit "
-                "contract trade retailer economist policy", "invest borrow export hire reduce increase finance "
-                "manage regulate negotiate", "financial fiscal global volatile profitable domestic"),
-    "health": ("patient doctor clinic vaccine treatment symptom nurse hospital therapy diet disease exercise "
-               "medicine researcher injury infection heart virus", "treat diagnose prevent recover monitor examine "
-               "heal prescribe reduce improve", "clinical chronic healthy medical preventive mental"),
+    "science": (
+        "experiment theory molecule laboratory sample telescope particle cell protein galaxy signal "
+        "measurement instrument orbit crystal fossil genome reaction sensor",
+        "analyze measure observe record describe publish test confirm detect explore compare study",
+        "experimental precise microscopic stable chemical magnetic",
+    ),
+    "history": (
+        "empire treaty castle dynasty archive manuscript battle kingdom monastery harbor province merchant "
+        "chronicle rebellion cathedral colony emperor village council",
+        "conquer defend restore govern settle explore document renovate sign inherit abandon",
+        "medieval ancient royal imperial colonial forgotten",
+    ),
+    "sports": (
+        "team match season stadium coach player tournament league goal championship referee trophy striker "
+        "defense record fan race medal club",
+        "train score defend celebrate qualify compete finish coach support dominate",
+        "athletic competitive undefeated professional decisive rival",
+    ),
+    "cooking": (
+        "recipe kitchen sauce oven flavor ingredient dish bakery spice vegetable soup pastry chef market meal "
+        "dough butter menu grill",
+        "bake roast season simmer taste prepare mix serve slice combine",
+        "fresh savory crispy spicy tender homemade",
+    ),
+    "technology": (
+        "software network device processor server algorithm startup database interface battery platform "
+        "engineer smartphone browser chip protocol update robot developer",
+        "develop launch install design upgrade connect process compute deploy encrypt",
+        "digital wireless automated open portable efficient",
+    ),
+    "travel": (
+        "journey island hotel airport passport beach mountain museum tourist ferry route guide village coast "
+        "valley station map trail",
+        "visit explore travel discover cross reach enjoy hike book wander",
+        "scenic remote crowded coastal historic tropical",
+    ),
+    "nature": (
+        "forest river animal habitat fox meadow glacier wetland bird insect seed storm drought lake reef "
+        "canyon predator flower soil",
+        "migrate protect shelter flood survive adapt hunt observe",
+        "wild endangered native seasonal fragile vast",
+    ),
+    "music": (
+        "album concert orchestra melody guitar choir festival composer rhythm singer band symphony lyric piano "
+        "studio audience chord drum ballad",
+        "compose perform record rehearse release tune arrange celebrate play promote",
+        "acoustic melodic classical lively electronic harmonic",
+    ),
+    "economy": (
+        "market company investor budget price bank currency factory export loan worker industry tax profit "
+        "contract trade retailer economist policy",
+        "invest borrow export hire reduce increase finance manage regulate negotiate",
+        "financial fiscal global volatile profitable domestic",
+    ),
+    "health": (
+        "patient doctor clinic vaccine treatment symptom nurse hospital therapy diet disease exercise "
+        "medicine researcher injury infection heart virus",
+        "treat diagnose prevent recover monitor examine heal prescribe reduce improve",
+        "clinical chronic healthy medical preventive mental",
+    ),
 }
-ADJECTIVES = ("important new old large small local recent major popular modern traditional remarkable unusual "
-              "careful famous difficult simple quiet bright strong early rare common independent detailed practical "
-              "regional significant unexpected reliable").split()
-ADVERBS = ("quickly slowly carefully rarely often quietly suddenly gradually eventually steadily widely briefly "
-           "frequently openly finally largely partly initially clearly closely").split()
-PLACES = ("Ashford|Brightwater|Caldera Bay|Dunmore|Eastbrook|Fairhaven|Glenrock|Harlow|Ironbridge|Juniper Falls|"
-          "Kestrel Point|Lakemont|Millbrook|Northgate|Oakridge|Pinecrest|Queensbury|Riverton|Stonehaven|Thornbury|"
-          "Upton|Valemont|Westfield|Yarrow|Zephyr Hills|Lisbon|Nairobi|Osaka|Toronto|Melbourne|Oslo|Lima").split("|")
-FIRST_NAMES = ("Ada Bruno Clara Daniel Elena Felix Grace Hugo Iris Jonas Kara Leon Maya Nadia Oscar Paula Quentin "
-               "Rosa Samuel Tara Umar Vera Walter Xenia Yusuf Zoe Arthur Bella Cyrus Dora Emil Freya").split()
-LAST_NAMES = ("Abbott Baker Castillo Dalton Eriksen Fischer Garcia Holloway Ivanova Jensen Kowalski Lindqvist Moreau "
-              "Nakamura Okafor Petrov Quinn Romero Sato Thornton Umberg Varga Whitfield Xu Yilmaz Zeller").split()
-ROLES = ("engineer historian scientist farmer teacher journalist researcher architect musician doctor officer "
-         "analyst student volunteer designer manager photographer painter writer pilot").split()
-PERIODS = ("a few weeks|several months|the past decade|two long winters|the following year|most of the century|"
-           "three seasons|a single afternoon|nearly a generation").split("|")
+ADJECTIVES = (
+    "important new old large small local recent major popular modern traditional remarkable unusual "
+    "careful famous difficult simple quiet bright strong early rare common independent detailed practical "
+    "regional significant unexpected reliable"
+).split()
+ADVERBS = (
+    "quickly slowly carefully rarely often quietly suddenly gradually eventually steadily widely briefly "
+    "frequently openly finally largely partly initially clearly closely"
+).split()
+PLACES = (
+    "Ashford|Brightwater|Caldera Bay|Dunmore|Eastbrook|Fairhaven|Glenrock|Harlow|Ironbridge|Juniper Falls|"
+    "Kestrel Point|Lakemont|Millbrook|Northgate|Oakridge|Pinecrest|Queensbury|Riverton|Stonehaven|Thornbury|"
+    "Upton|Valemont|Westfield|Yarrow|Zephyr Hills|Lisbon|Nairobi|Osaka|Toronto|Melbourne|Oslo|Lima"
+).split("|")
+FIRST_NAMES = (
+    "Ada Bruno Clara Daniel Elena Felix Grace Hugo Iris Jonas Kara Leon Maya Nadia Oscar Paula Quentin "
+    "Rosa Samuel Tara Umar Vera Walter Xenia Yusuf Zoe Arthur Bella Cyrus Dora Emil Freya"
+).split()
+LAST_NAMES = (
+    "Abbott Baker Castillo Dalton Eriksen Fischer Garcia Holloway Ivanova Jensen Kowalski Lindqvist Moreau "
+    "Nakamura Okafor Petrov Quinn Romero Sato Thornton Umberg Varga Whitfield Xu Yilmaz Zeller"
+).split()
+ROLES = (
+    "engineer historian scientist farmer teacher journalist researcher architect musician doctor officer "
+    "analyst student volunteer designer manager photographer painter writer pilot"
+).split()
+PERIODS = (
+    "a few weeks|several months|the past decade|two long winters|the following year|most of the century|"
+    "three seasons|a single afternoon|nearly a generation"
+).split("|")
 SEASONS = "spring summer autumn winter year month week".split()
-KINDS = {"Observatory": "science", "Institute": "science", "Abbey": "history", "Castle": "history",
-         "Rovers": "sports", "Athletic Club": "sports", "Bakery": "cooking", "Market": "cooking",
-         "Systems": "technology", "Railway": "travel", "Island": "travel", "Forest": "nature", "River": "nature",
-         "Orchestra": "music", "Festival": "music", "Bank": "economy", "Hospital": "health"}
+KINDS = {
+    "Observatory": "science",
+    "Institute": "science",
+    "Abbey": "history",
+    "Castle": "history",
+    "Rovers": "sports",
+    "Athletic Club": "sports",
+    "Bakery": "cooking",
+    "Market": "cooking",
+    "Systems": "technology",
+    "Railway": "travel",
+    "Island": "travel",
+    "Forest": "nature",
+    "River": "nature",
+    "Orchestra": "music",
+    "Festival": "music",
+    "Bank": "economy",
+    "Hospital": "health",
+}
 SYLLABLES = "var nol hem bri sto ka del mor ten ash wyn lo rin ga the ul fen dra mi cor sel ba tor ven".split()
 
 PROSE_TEMPLATES = (
@@ -146,10 +202,10 @@ FIRST_PERSON_TEMPLATES = (  # webtext: blog-like voice
 )
 STORY_TEMPLATES = (  # books: narrative voice around a fixed cast
     "{hero} walked {adv} toward the old {noun} at the edge of {place}.",
-    "\"We must {verb} the {noun} before the {season} ends,\" said {hero}.",
+    '"We must {verb} the {noun} before the {season} ends," said {hero}.',
     "{friend} looked at {hero} and {verbed} the {adj} {noun} without a word.",
     "That night {hero} dreamed of {nouns} and of the {adj} roads to {place}.",
-    "\"You have always been too {adj},\" {friend} replied {adv}.",
+    '"You have always been too {adj}," {friend} replied {adv}.',
     "The {nouns} had {verbed} the village long before {hero} was born.",
 )
 BENCH_ENDINGS = (
@@ -159,46 +215,86 @@ BENCH_ENDINGS = (
     "Years later, people in {place} still spoke about the {noun} and about",
 )
 FOREIGN = {  # lang -> (subjects, verbs, objects, times, places, adjectives, copula, chrome words)
-    "de": ("Der Lehrer|Die Stadt|Das Team|Der Bürgermeister|Die Regierung|Meine Schwester|Unser Nachbar|Die Firma",
-           "besucht|kauft|findet|beschreibt|plant|öffnet|erklärt|baut", "einen neuen Garten|das alte Rathaus|die "
-           "Brücke|ein kleines Geschäft|den Bahnhof|die Schule|das Museum", "heute|am Wochenende|jeden Morgen|im "
-           "Sommer|schon wieder|ohne Pause", "in Berlin|in München|in Hamburg|am Fluss|auf dem Land|in Köln",
-           "freundlich|bekannt|modern|ruhig|wichtig|beliebt", "ist sehr",
-           "Startseite|Über uns|Kontakt|Alle Rechte vorbehalten|Nachrichten aus der Region"),
-    "fr": ("Le professeur|La ville|Notre équipe|Le maire|Ma sœur|Le voisin|La société|Le gouvernement",
-           "visite|achète|trouve|décrit|prépare|ouvre|explique|construit", "un nouveau jardin|la vieille mairie|le "
-           "pont|une petite boutique|la gare|l'école|le musée", "aujourd'hui|chaque matin|pendant l'été|encore une "
-           "fois|le week-end|sans pause", "à Paris|à Lyon|près de la rivière|à la campagne|à Marseille|à Lille",
-           "célèbre|rapide|calme|moderne|agréable|tranquille", "est vraiment",
-           "Accueil|À propos|Contact|Tous droits réservés|Actualités de la région"),
-    "es": ("El profesor|La ciudad|Nuestro equipo|El alcalde|Mi hermana|El vecino|La empresa|El gobierno",
-           "visita|compra|encuentra|describe|prepara|abre|explica|construye", "un jardín nuevo|el antiguo "
-           "ayuntamiento|el puente|una pequeña tienda|la estación|la escuela|el museo", "hoy|cada mañana|durante el "
-           "verano|otra vez|el fin de semana|sin descanso", "en Madrid|en Sevilla|cerca del río|en el campo|en "
-           "Valencia|en Bilbao", "importante|grande|alegre|amable|popular|interesante", "es muy",
-           "Inicio|Acerca de|Contacto|Todos los derechos reservados|Noticias de la región"),
+    "de": (
+        "Der Lehrer|Die Stadt|Das Team|Der Bürgermeister|Die Regierung|Meine Schwester|Unser Nachbar|Die Firma",
+        "besucht|kauft|findet|beschreibt|plant|öffnet|erklärt|baut",
+        "einen neuen Garten|das alte Rathaus|die Brücke|ein kleines Geschäft|den Bahnhof|die Schule|das Museum",
+        "heute|am Wochenende|jeden Morgen|im Sommer|schon wieder|ohne Pause",
+        "in Berlin|in München|in Hamburg|am Fluss|auf dem Land|in Köln",
+        "freundlich|bekannt|modern|ruhig|wichtig|beliebt",
+        "ist sehr",
+        "Startseite|Über uns|Kontakt|Alle Rechte vorbehalten|Nachrichten aus der Region",
+    ),
+    "fr": (
+        "Le professeur|La ville|Notre équipe|Le maire|Ma sœur|Le voisin|La société|Le gouvernement",
+        "visite|achète|trouve|décrit|prépare|ouvre|explique|construit",
+        "un nouveau jardin|la vieille mairie|le pont|une petite boutique|la gare|l'école|le musée",
+        "aujourd'hui|chaque matin|pendant l'été|encore une fois|le week-end|sans pause",
+        "à Paris|à Lyon|près de la rivière|à la campagne|à Marseille|à Lille",
+        "célèbre|rapide|calme|moderne|agréable|tranquille",
+        "est vraiment",
+        "Accueil|À propos|Contact|Tous droits réservés|Actualités de la région",
+    ),
+    "es": (
+        "El profesor|La ciudad|Nuestro equipo|El alcalde|Mi hermana|El vecino|La empresa|El gobierno",
+        "visita|compra|encuentra|describe|prepara|abre|explica|construye",
+        "un jardín nuevo|el antiguo ayuntamiento|el puente|una pequeña tienda|la estación|la escuela|el museo",
+        "hoy|cada mañana|durante el verano|otra vez|el fin de semana|sin descanso",
+        "en Madrid|en Sevilla|cerca del río|en el campo|en Valencia|en Bilbao",
+        "importante|grande|alegre|amable|popular|interesante",
+        "es muy",
+        "Inicio|Acerca de|Contacto|Todos los derechos reservados|Noticias de la región",
+    ),
 }
-JAPANESE = ("私の友達|東京の会社|この町|新しい学校|古い図書館|小さな店", "駅の近くで|山の上で|川のそばで|公園で|大阪で",
-            "本|音楽|料理|写真|手紙|野菜", "買いました|作りました|見ました|読みました|送りました|集めました")
-ACCENTED = ("the café on Rue Molière", "a naïve résumé", "crème brûlée", "the old façade in Zürich",
-            "jalapeño salsa", "a piñata from São Paulo", "the smörgåsbord in Malmö", "a fiancée from Besançon")
-SPAM_KEYWORDS = ("cheap viagra|casino bonus|best price|buy now|free spins|online pharmacy|payday loans|weight loss|"
-                 "replica watches|cheap flights|crypto profit|100% free|no prescription|discount|limited offer|"
-                 "win big|jackpot|seo services|backlinks|make money fast|work from home|click here|hot deals|"
-                 "lowest price|order today|risk free").split("|")
+JAPANESE = (
+    "私の友達|東京の会社|この町|新しい学校|古い図書館|小さな店",
+    "駅の近くで|山の上で|川のそばで|公園で|大阪で",
+    "本|音楽|料理|写真|手紙|野菜",
+    "買いました|作りました|見ました|読みました|送りました|集めました",
+)
+ACCENTED = (
+    "the café on Rue Molière",
+    "a naïve résumé",
+    "crème brûlée",
+    "the old façade in Zürich",
+    "jalapeño salsa",
+    "a piñata from São Paulo",
+    "the smörgåsbord in Malmö",
+    "a fiancée from Besançon",
+)
+SPAM_KEYWORDS = (
+    "cheap viagra|casino bonus|best price|buy now|free spins|online pharmacy|payday loans|weight loss|"
+    "replica watches|cheap flights|crypto profit|100% free|no prescription|discount|limited offer|"
+    "win big|jackpot|seo services|backlinks|make money fast|work from home|click here|hot deals|"
+    "lowest price|order today|risk free"
+).split("|")
 PRODUCT_ADJECTIVES = "Stainless|Deluxe|Compact|Heavy-Duty|Wireless|Ergonomic|Classic|Premium|Mini|Pro".split("|")
 PRODUCT_NOUNS = "Widget|Bracket|Adapter|Cable|Fastener|Hinge|Valve|Charger|Bolt|Filter|Clamp|Socket".split("|")
 TRADES = "Plumbers|Electricians|Dentists|Bakeries|Locksmiths|Florists|Accountants|Roofers".split("|")
 
 # ------------------------------------------------------------------ crawl plan
 CATEGORY_WEIGHTS = {
-    "article": .43, "boilerplate": .07, "spam": .05, "list": .06, "exact_duplicate": .05, "near_duplicate": .06,
-    "reference_near_duplicate": .04, "benchmark_overlap": .03, "non_english": .05, "non_html": .05,
-    "redirect": .03, "not_found": .03, "non_utf8": .02, "revisit": .03,
+    "article": 0.43,
+    "boilerplate": 0.07,
+    "spam": 0.05,
+    "list": 0.06,
+    "exact_duplicate": 0.05,
+    "near_duplicate": 0.06,
+    "reference_near_duplicate": 0.04,
+    "benchmark_overlap": 0.03,
+    "non_english": 0.05,
+    "non_html": 0.05,
+    "redirect": 0.03,
+    "not_found": 0.03,
+    "non_utf8": 0.02,
+    "revisit": 0.03,
 }
 VARIANTS = {  # the k-th page of a category gets variant k % len, so pages >= MIN_PAGES shows every variant
-    "list": ("products", "numbers", "directory"), "reference_near_duplicate": ("webtext", "wikipedia"),
-    "non_english": ("de", "fr", "es"), "redirect": (301, 302), "non_utf8": ("windows-1252", "shift_jis", "iso-8859-1"),
+    "list": ("products", "numbers", "directory"),
+    "reference_near_duplicate": ("webtext", "wikipedia"),
+    "non_english": ("de", "fr", "es"),
+    "redirect": (301, 302),
+    "non_utf8": ("windows-1252", "shift_jis", "iso-8859-1"),
     "non_html": ("image/png", "text/css", "application/json", "application/javascript"),
 }
 REQUIRED = [c for c in CATEGORY_WEIGHTS for _ in VARIANTS.get(c, (c,))]  # one page per category variant
@@ -215,8 +311,10 @@ USER_AGENT = "SampleBot/1.0 (+https://crawler.example.org/bot)"
 TOPIC_NAMES = tuple(TOPICS)
 WEBTEXT_TEMPLATES = PROSE_TEMPLATES + FIRST_PERSON_TEMPLATES
 BOOK_TEMPLATES = PROSE_TEMPLATES + STORY_TEMPLATES * 3
-_FIELDS = {t: tuple(f for _, f, _, _ in string.Formatter().parse(t) if f)
-           for t in PROSE_TEMPLATES + FIRST_PERSON_TEMPLATES + STORY_TEMPLATES + BENCH_ENDINGS}
+_FIELDS = {
+    t: tuple(f for _, f, _, _ in string.Formatter().parse(t) if f)
+    for t in PROSE_TEMPLATES + FIRST_PERSON_TEMPLATES + STORY_TEMPLATES + BENCH_ENDINGS
+}
 _A_BEFORE_VOWEL = re.compile(r"\b([Aa]) (?=[aeiou])")
 
 
@@ -235,10 +333,20 @@ def _past(verb: str) -> str:
 def _lexicon(topic: str) -> dict[str, list[str]]:
     """Word lists per template field kind; topic words weigh double among adjectives."""
     nouns, verbs, adjectives = (s.split() for s in TOPICS[topic])
-    return {"noun": nouns, "nouns": [_plural(n) for n in nouns], "verb": verbs, "verbed": [_past(v) for v in verbs],
-            "verbs": [_plural(v) for v in verbs], "adj": adjectives * 2 + ADJECTIVES, "adv": ADVERBS,
-            "place": PLACES, "role": ROLES, "roles": [_plural(r) for r in ROLES], "period": PERIODS,
-            "season": SEASONS}
+    return {
+        "noun": nouns,
+        "nouns": [_plural(n) for n in nouns],
+        "verb": verbs,
+        "verbed": [_past(v) for v in verbs],
+        "verbs": [_plural(v) for v in verbs],
+        "adj": adjectives * 2 + ADJECTIVES,
+        "adv": ADVERBS,
+        "place": PLACES,
+        "role": ROLES,
+        "roles": [_plural(r) for r in ROLES],
+        "period": PERIODS,
+        "season": SEASONS,
+    }
 
 
 LEXICONS = {topic: _lexicon(topic) for topic in TOPICS}
@@ -284,9 +392,11 @@ def title_for(rng: random.Random, topic: str) -> str:
 
 def word_ngram_jaccard(a: str, b: str, n: int = 5) -> float:
     """Jaccard similarity of the sets of whitespace-token n-grams: how near duplicates are scored here."""
+
     def grams(text):
         tokens = text.split()
-        return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+        return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
     ga, gb = grams(a), grams(b)
     return len(ga & gb) / len(ga | gb) if ga or gb else 1.0
 
@@ -315,9 +425,9 @@ def near_copy(rng: random.Random, source: list[str], topic: str) -> tuple[list[s
         batch = max(1, round(len(original.split()) * (similarity - target) / (5 * (1 + target)) * 0.8))
         for p, w in positions[:batch]:
             word = copy[p][w]
-            stem = word.rstrip(".,;:!?\"")
+            stem = word.rstrip('.,;:!?"')
             new = rng.choice(replacements)
-            copy[p][w] = (new.capitalize() if stem[:1].isupper() else new) + word[len(stem):]
+            copy[p][w] = (new.capitalize() if stem[:1].isupper() else new) + word[len(stem) :]
         del positions[:batch]
         similarity = word_ngram_jaccard(original, " ".join(" ".join(w) for w in copy))
     return [" ".join(words) for words in copy], similarity
@@ -333,14 +443,19 @@ def webtext_doc(rng: random.Random, index: int) -> dict:
 def wikipedia_doc(rng: random.Random, index: int, title: str) -> dict:
     kind = title.split(" ", 1)[1]
     topic = KINDS[kind]
-    lead = (f"{title} is a {rng.choice(LEXICONS[topic]['adj'])} {kind.lower()} in {rng.choice(PLACES)}. "
-            f"It was founded in {rng.randrange(1500, 2010)} by {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}. "
-            + " ".join(sentence(rng, topic) for _ in range(rng.randint(2, 4))))
+    lead = (
+        f"{title} is a {rng.choice(LEXICONS[topic]['adj'])} {kind.lower()} in {rng.choice(PLACES)}. "
+        f"It was founded in {rng.randrange(1500, 2010)} by {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}. "
+        + " ".join(sentence(rng, topic) for _ in range(rng.randint(2, 4)))
+    )
     parts = [lead]
     for heading in rng.sample(["History", "Description", "Organisation", "Reception", "Legacy"], rng.randint(2, 3)):
         parts.append(heading)
-        parts.extend(f"In {rng.randrange(1600, 2020)}, {title} {rng.choice(LEXICONS[topic]['verbed'])} "
-                     f"the {rng.choice(LEXICONS[topic]['noun'])}. " + p for p in prose_paragraphs(rng, topic, 2))
+        parts.extend(
+            f"In {rng.randrange(1600, 2020)}, {title} {rng.choice(LEXICONS[topic]['verbed'])} "
+            f"the {rng.choice(LEXICONS[topic]['noun'])}. " + p
+            for p in prose_paragraphs(rng, topic, 2)
+        )
     return {"id": f"wikipedia-{index:06d}", "title": title, "text": "\n\n".join(parts)}
 
 
@@ -361,34 +476,56 @@ GUTENBERG_LICENCE = (
     "copyright law means that no one owns a copyright in these works. This sample licence is synthetic and "
     "imitates the layout of a public-domain ebook licence for testing purposes only. You may copy it, give it "
     "away or re-use it under the terms of this licence included with this ebook. If you are not located in the "
-    "sample country, check the laws of the country where you are located before using this ebook.")
+    "sample country, check the laws of the country where you are located before using this ebook."
+)
 
 
 def book(rng: random.Random, index: int) -> dict:
     """A novel-length narrative (>= BOOK_MIN_WORDS words) wrapped in a Gutenberg-like header, footer and
     licence, hard-wrapped at 72 columns with \\r\\n line ends, as the real files are."""
     topic = rng.choice(TOPIC_NAMES)
-    title = f"The {rng.choice(ADJECTIVES).capitalize()} {rng.choice(LEXICONS[topic]['noun']).capitalize()} " \
-            f"of {rng.choice(PLACES)}"
+    title = (
+        f"The {rng.choice(ADJECTIVES).capitalize()} {rng.choice(LEXICONS[topic]['noun']).capitalize()} "
+        f"of {rng.choice(PLACES)}"
+    )
     author = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
     cast = dict(zip(("hero", "friend"), rng.sample(FIRST_NAMES, 2)))
     chapters, words = [], 0
     while words < BOOK_MIN_WORDS + 500:
         chapter = [f"CHAPTER {len(chapters) + 1}."]
         for _ in range(rng.randint(12, 20)):
-            text = " ".join(sentence(rng, topic, BOOK_TEMPLATES, cast)
-                            for _ in range(rng.randint(4, 8)))
+            text = " ".join(sentence(rng, topic, BOOK_TEMPLATES, cast) for _ in range(rng.randint(4, 8)))
             words += len(text.split())
             chapter.append(textwrap.fill(text, 72))
         chapters.append("\n\n".join(chapter))
     marker = title.upper()
-    text = "\n".join([
-        f"The Project Gutenberg eBook of {title}, by {author}", "",
-        "This eBook is for the use of anyone anywhere at no cost and with almost no restrictions whatsoever.", "",
-        f"Title: {title}", f"Author: {author}", f"Release Date: March {index + 1}, 2024 [eBook #{90000 + index}]",
-        "Language: English", "", f"*** START OF THE PROJECT GUTENBERG EBOOK {marker} ***", "", title, "",
-        f"by {author}", "", "\n\n\n".join(chapters), "", f"*** END OF THE PROJECT GUTENBERG EBOOK {marker} ***", "",
-        "START: FULL LICENSE", "", textwrap.fill(GUTENBERG_LICENCE, 72), ""])
+    text = "\n".join(
+        [
+            f"The Project Gutenberg eBook of {title}, by {author}",
+            "",
+            "This eBook is for the use of anyone anywhere at no cost and with almost no restrictions whatsoever.",
+            "",
+            f"Title: {title}",
+            f"Author: {author}",
+            f"Release Date: March {index + 1}, 2024 [eBook #{90000 + index}]",
+            "Language: English",
+            "",
+            f"*** START OF THE PROJECT GUTENBERG EBOOK {marker} ***",
+            "",
+            title,
+            "",
+            f"by {author}",
+            "",
+            "\n\n\n".join(chapters),
+            "",
+            f"*** END OF THE PROJECT GUTENBERG EBOOK {marker} ***",
+            "",
+            "START: FULL LICENSE",
+            "",
+            textwrap.fill(GUTENBERG_LICENCE, 72),
+            "",
+        ]
+    )
     return {"id": f"books-{index:06d}", "title": title, "author": author, "text": text.replace("\n", "\r\n")}
 
 
@@ -396,8 +533,10 @@ def benchmark_item(rng: random.Random) -> dict:
     """A LAMBADA-style item: the continuation is a name introduced earlier in the >= 30-word context."""
     topic = rng.choice(TOPIC_NAMES)
     hero, friend = rng.sample(FIRST_NAMES, 2)
-    parts = [f"{hero} had waited all {rng.choice(SEASONS)} for the {rng.choice(LEXICONS[topic]['noun'])} "
-             f"to arrive in {rng.choice(PLACES)}."]
+    parts = [
+        f"{hero} had waited all {rng.choice(SEASONS)} for the {rng.choice(LEXICONS[topic]['noun'])} "
+        f"to arrive in {rng.choice(PLACES)}."
+    ]
     while len(" ".join(parts).split()) < 30:
         parts.append(sentence(rng, topic))
     parts.append(sentence(rng, topic, BENCH_ENDINGS, {"friend": friend}))
@@ -408,6 +547,7 @@ def benchmark_item(rng: random.Random) -> dict:
 @dataclass(frozen=True)
 class Page:
     """One crawl capture: what goes into the WARC records and the ground truth about it."""
+
     url: str
     category: str
     date: datetime
@@ -440,18 +580,22 @@ def _links(labels, separator=" | ") -> str:
 
 
 def html_page(lang: str, title: str, main: str, site: str, nav: list[str], footer: str, head: str = "") -> str:
-    return (f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>{head}<title>{_esc(title)}</title></head>\n<body>\n'
-            f'<header><div class="logo">{_esc(site)}</div><nav>{_links(nav)}</nav></header>\n{main}\n'
-            f'<footer><p>&copy; 2024 {_esc(site)}. {_esc(footer)}</p>'
-            f'<p>{_links(["Privacy", "Terms", "Cookies", "Contact"])}</p></footer>\n</body>\n</html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>{head}<title>{_esc(title)}</title></head>\n<body>\n'
+        f'<header><div class="logo">{_esc(site)}</div><nav>{_links(nav)}</nav></header>\n{main}\n'
+        f"<footer><p>&copy; 2024 {_esc(site)}. {_esc(footer)}</p>"
+        f"<p>{_links(['Privacy', 'Terms', 'Cookies', 'Contact'])}</p></footer>\n</body>\n</html>\n"
+    )
 
 
 def article_html(rng: random.Random, site: str, title: str, paras, topic: str) -> str:
     body = "\n".join(f"<p>{_esc(p)}</p>" for p in paras)
-    related = "".join(f'<li>{_links([title_for(rng, topic)])}</li>' for _ in range(3))
-    main = (f'<main><article><h1>{_esc(title)}</h1>\n<p class="byline">By {rng.choice(FIRST_NAMES)} '
-            f'{rng.choice(LAST_NAMES)} | {topic.capitalize()}</p>\n{body}\n</article>\n'
-            f'<aside><h2>Related</h2><ul>{related}</ul></aside></main>')
+    related = "".join(f"<li>{_links([title_for(rng, topic)])}</li>" for _ in range(3))
+    main = (
+        f'<main><article><h1>{_esc(title)}</h1>\n<p class="byline">By {rng.choice(FIRST_NAMES)} '
+        f"{rng.choice(LAST_NAMES)} | {topic.capitalize()}</p>\n{body}\n</article>\n"
+        f"<aside><h2>Related</h2><ul>{related}</ul></aside></main>"
+    )
     nav = ["Home", "World", "Science", "Sports", "Travel", "Opinion", "About"]
     return html_page("en", title, main, site, nav, "All rights reserved.", '<meta charset="utf-8">')
 
@@ -467,52 +611,85 @@ def boilerplate_html(rng: random.Random, site: str) -> str:
         f'<ul class="sitemap">{"".join(f"<li>{_links([t])}</li>" for t in rng.sample(TOPIC_NAMES, 8))}</ul>',
         f'<div class="content"><p>{_esc(sentence(rng, topic))}</p></div>',
         f'<div class="sidebar"><h3>Archives</h3>{_links(months, "<br>")}<h3>Tags</h3>'
-        f'{_links(rng.sample(LEXICONS[topic]["noun"], 8), ", ")}</div>',
+        f"{_links(rng.sample(LEXICONS[topic]['noun'], 8), ', ')}</div>",
         '<div class="newsletter">Subscribe to our newsletter! Enter your email address: <input type="email"> '
-        '<button>Sign up</button> Follow us on Facebook | Twitter | Instagram | YouTube</div>',
+        "<button>Sign up</button> Follow us on Facebook | Twitter | Instagram | YouTube</div>",
         '<div class="share">Share this page: Email | Print | Facebook | Twitter | LinkedIn</div>',
     ]
-    return html_page("en", f"{site} - Home", "\n".join(blocks), site, ["Home", "About", "Contact", "Login",
-                     "Register", "Help", "FAQ", "Sitemap"], "All rights reserved. Powered by SiteBuilder.")
+    return html_page(
+        "en",
+        f"{site} - Home",
+        "\n".join(blocks),
+        site,
+        ["Home", "About", "Contact", "Login", "Register", "Help", "FAQ", "Sitemap"],
+        "All rights reserved. Powered by SiteBuilder.",
+    )
 
 
 def spam_html(rng: random.Random) -> str:
-    stuffing = ["<p>" + " ".join(rng.choices(SPAM_KEYWORDS, k=rng.randint(25, 50))) + " buy now!!!</p>"
-                for _ in range(rng.randint(3, 6))]
+    stuffing = [
+        "<p>" + " ".join(rng.choices(SPAM_KEYWORDS, k=rng.randint(25, 50))) + " buy now!!!</p>"
+        for _ in range(rng.randint(3, 6))
+    ]
     links = "".join(f'<a href="/go/{_slug(k)}">{k}</a> ' for k in rng.sample(SPAM_KEYWORDS, 12))
     title = " ".join(rng.sample(SPAM_KEYWORDS, 6)).title()
     head = f'<meta charset="utf-8"><meta name="keywords" content="{", ".join(rng.sample(SPAM_KEYWORDS, 15))}">'
-    return html_page("en", title, "\n".join(stuffing) + f"\n<div>{links}</div>", "Best Deals Online",
-                     ["Home", "Casino", "Pharmacy", "Loans"], "Best price guaranteed.", head)
+    return html_page(
+        "en",
+        title,
+        "\n".join(stuffing) + f"\n<div>{links}</div>",
+        "Best Deals Online",
+        ["Home", "Casino", "Pharmacy", "Loans"],
+        "Best price guaranteed.",
+        head,
+    )
 
 
 def list_html(rng: random.Random, variant: str) -> tuple[str, str]:
     """Machine-generated tables; returns (title, html)."""
     if variant == "products":
         title = "Product catalogue - page " + str(rng.randint(1, 400))
-        rows = [(f"SKU-{rng.randrange(10**6):06d}",
-                 f"{rng.choice(PRODUCT_ADJECTIVES)} {rng.choice(PRODUCT_NOUNS)} {rng.randint(2, 40)}mm",
-                 f"${rng.randint(1, 300)}.{rng.randrange(100):02d}", rng.choice(("In stock", "Sold out", "2-3 days")))
-                for _ in range(rng.randint(30, 70))]
+        rows = [
+            (
+                f"SKU-{rng.randrange(10**6):06d}",
+                f"{rng.choice(PRODUCT_ADJECTIVES)} {rng.choice(PRODUCT_NOUNS)} {rng.randint(2, 40)}mm",
+                f"${rng.randint(1, 300)}.{rng.randrange(100):02d}",
+                rng.choice(("In stock", "Sold out", "2-3 days")),
+            )
+            for _ in range(rng.randint(30, 70))
+        ]
         header = ("SKU", "Product", "Price", "Availability")
     elif variant == "numbers":
         title = f"Quarterly statistics table {rng.randint(1, 99)}"
         start = rng.randrange(1950, 1990)
-        rows = [(str(start + i),) + tuple(f"{rng.uniform(0, 10000):.2f}" for _ in range(4))
-                for i in range(rng.randint(25, 45))]
+        rows = [
+            (str(start + i),) + tuple(f"{rng.uniform(0, 10000):.2f}" for _ in range(4))
+            for i in range(rng.randint(25, 45))
+        ]
         header = ("Year", "Q1", "Q2", "Q3", "Q4")
     else:
         trade, place = rng.choice(TRADES), rng.choice(PLACES)
         title = f"{trade} in {place} - business directory"
-        rows = [(f"{rng.choice(LAST_NAMES)} & {rng.choice(LAST_NAMES)} {trade[:-1]}",
-                 f"{rng.randint(1, 999)} {rng.choice(LAST_NAMES)} Street, {place}", f"(555) 01{rng.randrange(100):02d}-"
-                 f"{rng.randrange(10000):04d}") for _ in range(rng.randint(30, 60))]
+        rows = [
+            (
+                f"{rng.choice(LAST_NAMES)} & {rng.choice(LAST_NAMES)} {trade[:-1]}",
+                f"{rng.randint(1, 999)} {rng.choice(LAST_NAMES)} Street, {place}",
+                f"(555) 01{rng.randrange(100):02d}-{rng.randrange(10000):04d}",
+            )
+            for _ in range(rng.randint(30, 60))
+        ]
         header = ("Name", "Address", "Phone")
     cells = "\n".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    table = f'<table><tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n{cells}\n</table>'
-    return title, html_page("en", title, f"<main><h1>{_esc(title)}</h1>\n{table}</main>", "AutoIndex",
-                            ["Home", "Categories", "A-Z", "Contact"], "Data updated automatically.",
-                            '<meta charset="utf-8">')
+    table = f"<table><tr>{''.join(f'<th>{h}</th>' for h in header)}</tr>\n{cells}\n</table>"
+    return title, html_page(
+        "en",
+        title,
+        f"<main><h1>{_esc(title)}</h1>\n{table}</main>",
+        "AutoIndex",
+        ["Home", "Categories", "A-Z", "Contact"],
+        "Data updated automatically.",
+        '<meta charset="utf-8">',
+    )
 
 
 def foreign_html(rng: random.Random, lang: str) -> str:
@@ -523,11 +700,20 @@ def foreign_html(rng: random.Random, lang: str) -> str:
         if rng.random() < 0.25:
             return f"{rng.choice(subjects)} {copula} {rng.choice(adjectives)}."
         return " ".join(rng.choice(words) for words in (subjects, verbs, times, objects, places)) + "."
-    paras = "\n".join("<p>" + _esc(" ".join(line() for _ in range(rng.randint(3, 6)))) + "</p>"
-                      for _ in range(rng.randint(3, 6)))
+
+    paras = "\n".join(
+        "<p>" + _esc(" ".join(line() for _ in range(rng.randint(3, 6)))) + "</p>" for _ in range(rng.randint(3, 6))
+    )
     title = chrome[4]
-    return html_page(lang, title, f"<main><article><h1>{_esc(title)}</h1>\n{paras}\n</article></main>",
-                     title, chrome[:3], chrome[3] + ".", '<meta charset="utf-8">')
+    return html_page(
+        lang,
+        title,
+        f"<main><article><h1>{_esc(title)}</h1>\n{paras}\n</article></main>",
+        title,
+        chrome[:3],
+        chrome[3] + ".",
+        '<meta charset="utf-8">',
+    )
 
 
 def encoded_html(rng: random.Random, encoding: str) -> tuple[str, bytes]:
@@ -535,18 +721,39 @@ def encoded_html(rng: random.Random, encoding: str) -> tuple[str, bytes]:
     HTTP header only, the Shift_JIS page in a <meta charset> tag only."""
     if encoding == "shift_jis":
         subjects, places, objects, verbs = (s.split("|") for s in JAPANESE)
-        paras = "\n".join("<p>" + "".join(f"{rng.choice(subjects)}は{rng.choice(places)}{rng.choice(objects)}を"
-                                          f"{rng.choice(verbs)}。" for _ in range(rng.randint(3, 6))) + "</p>"
-                          for _ in range(rng.randint(3, 5)))
-        page = html_page("ja", "町のニュース", f"<main><article>{paras}</article></main>", "町のニュース",
-                         ["ホーム", "お問い合わせ"], "著作権所有", '<meta charset="Shift_JIS">')
+        paras = "\n".join(
+            "<p>"
+            + "".join(
+                f"{rng.choice(subjects)}は{rng.choice(places)}{rng.choice(objects)}を{rng.choice(verbs)}。"
+                for _ in range(rng.randint(3, 6))
+            )
+            + "</p>"
+            for _ in range(rng.randint(3, 5))
+        )
+        page = html_page(
+            "ja",
+            "町のニュース",
+            f"<main><article>{paras}</article></main>",
+            "町のニュース",
+            ["ホーム", "お問い合わせ"],
+            "著作権所有",
+            '<meta charset="Shift_JIS">',
+        )
         return "text/html", page.encode("shift_jis")
     topic = rng.choice(TOPIC_NAMES)
     price = "€" if encoding == "windows-1252" else "£"
     quote = ("\u201c", "\u201d") if encoding == "windows-1252" else ('"', '"')
-    paras = [" ".join([sentence(rng, topic), f"{quote[0]}We loved {rng.choice(ACCENTED)}{quote[1]}, said "
-                       f"{rng.choice(FIRST_NAMES)}, paying {price}{rng.randint(3, 40)} for {rng.choice(ACCENTED)}.",
-                       sentence(rng, topic)]) for _ in range(rng.randint(3, 5))]
+    paras = [
+        " ".join(
+            [
+                sentence(rng, topic),
+                f"{quote[0]}We loved {rng.choice(ACCENTED)}{quote[1]}, said "
+                f"{rng.choice(FIRST_NAMES)}, paying {price}{rng.randint(3, 40)} for {rng.choice(ACCENTED)}.",
+                sentence(rng, topic),
+            ]
+        )
+        for _ in range(rng.randint(3, 5))
+    ]
     page = article_html(rng, "Café Zürich Journal", "Notes from the café in Zürich", paras, topic)
     return f"text/html; charset={encoding}", page.replace('<meta charset="utf-8">', "").encode(encoding)
 
@@ -555,23 +762,37 @@ def non_html_body(rng: random.Random, content_type: str) -> bytes:
     if content_type == "image/png":
         return b"\x89PNG\r\n\x1a\n" + rng.randbytes(rng.randint(200, 2000))
     if content_type == "text/css":
-        return "".join(f".{rng.choice(SYLLABLES)}-{i} {{ margin: {rng.randint(0, 20)}px; "
-                       f"color: #{rng.randrange(16**6):06x}; }}\n" for i in range(rng.randint(10, 40))).encode()
+        return "".join(
+            f".{rng.choice(SYLLABLES)}-{i} {{ margin: {rng.randint(0, 20)}px; color: #{rng.randrange(16**6):06x}; }}\n"
+            for i in range(rng.randint(10, 40))
+        ).encode()
     if content_type == "application/json":
-        items = [{"id": rng.randrange(10**6), "name": rng.choice(LAST_NAMES), "score": rng.randint(0, 100)}
-                 for _ in range(rng.randint(5, 30))]
+        items = [
+            {"id": rng.randrange(10**6), "name": rng.choice(LAST_NAMES), "score": rng.randint(0, 100)}
+            for _ in range(rng.randint(5, 30))
+        ]
         return json.dumps({"items": items}).encode()
-    return "".join(f"function {rng.choice(SYLLABLES)}{i}(x) {{ return x * {rng.randint(2, 9)}; }}\n"
-                   for i in range(rng.randint(10, 40))).encode()
+    return "".join(
+        f"function {rng.choice(SYLLABLES)}{i}(x) {{ return x * {rng.randint(2, 9)}; }}\n"
+        for i in range(rng.randint(10, 40))
+    ).encode()
 
 
 def status_html(status: int, location: str = "") -> bytes:
     if status == 404:
-        return html_page("en", "404 Not Found", "<main><h1>Page not found</h1><p>Sorry, the page you are looking "
-                         "for does not exist. Try the search or go back to the homepage.</p></main>", "Site",
-                         ["Home", "Search", "Contact"], "All rights reserved.").encode()
-    return (f"<html><head><title>{status} {REASONS[status]}</title></head><body><h1>{REASONS[status]}</h1>"
-            f'<p>The document has moved <a href="{location}">here</a>.</p></body></html>\n').encode()
+        return html_page(
+            "en",
+            "404 Not Found",
+            "<main><h1>Page not found</h1><p>Sorry, the page you are looking "
+            "for does not exist. Try the search or go back to the homepage.</p></main>",
+            "Site",
+            ["Home", "Search", "Contact"],
+            "All rights reserved.",
+        ).encode()
+    return (
+        f"<html><head><title>{status} {REASONS[status]}</title></head><body><h1>{REASONS[status]}</h1>"
+        f'<p>The document has moved <a href="{location}">here</a>.</p></body></html>\n'
+    ).encode()
 
 
 def plan_categories(rng: random.Random, pages: int, shards: int) -> list[str]:
@@ -612,20 +833,31 @@ def iter_pages(rng: random.Random, plan: list[str], references: dict, bench: lis
                 item = bench[item_index]
                 paras.insert(len(paras) // 2, item["context"] + item["continuation"] + ".")
                 page["truth"] = {"benchmark_item": item_index}
-            page.update(url=f"https://{host}/{topic}/{_slug(title)}-{index}.html", topic=topic, title=title,
-                        paragraphs=tuple(paras), body=article_html(rng, host, title, paras, topic).encode())
+            page.update(
+                url=f"https://{host}/{topic}/{_slug(title)}-{index}.html",
+                topic=topic,
+                title=title,
+                paragraphs=tuple(paras),
+                body=article_html(rng, host, title, paras, topic).encode(),
+            )
         elif category in ("exact_duplicate", "near_duplicate", "revisit"):
             source = rng.choice(sources)
             if category == "exact_duplicate":
-                url = (f"https://{_host(rng, 'mirror', 'org')}/copy/{index}.html" if rng.random() < 0.5
-                       else f"{source.url}?utm_source=feed&id={index}")
+                url = (
+                    f"https://{_host(rng, 'mirror', 'org')}/copy/{index}.html"
+                    if rng.random() < 0.5
+                    else f"{source.url}?utm_source=feed&id={index}"
+                )
                 page.update(url=url, body=source.body, truth={"duplicate_of": source.url})
             elif category == "near_duplicate":
                 host = _host(rng, "blog")
                 paras, similarity = near_copy(rng, list(source.paragraphs), source.topic)
-                page.update(url=f"https://{host}/repost/{index}.html", topic=source.topic,
-                            body=article_html(rng, host, source.title, paras, source.topic).encode(),
-                            truth={"near_duplicate_of": source.url, "jaccard_5gram": round(similarity, 4)})
+                page.update(
+                    url=f"https://{host}/repost/{index}.html",
+                    topic=source.topic,
+                    body=article_html(rng, host, source.title, paras, source.topic).encode(),
+                    truth={"near_duplicate_of": source.url, "jaccard_5gram": round(similarity, 4)},
+                )
             else:
                 page.update(url=source.url, revisit_of=source, truth={"revisit_of": source.record_id})
         elif category == "reference_near_duplicate":
@@ -633,43 +865,68 @@ def iter_pages(rng: random.Random, plan: list[str], references: dict, bench: lis
             host = _host(rng, "reprint", "org")
             doc_paras, topic = doc["text"].split("\n\n"), guess_topic(doc["text"])
             paras, similarity = near_copy(rng, doc_paras, topic)
-            page.update(url=f"https://{host}/{variant}/{index}.html", body=article_html(
-                rng, host, doc.get("title", doc_paras[0][:60]), paras, topic).encode(),
-                truth={"near_duplicate_of": doc["id"], "jaccard_5gram": round(similarity, 4)})
+            page.update(
+                url=f"https://{host}/{variant}/{index}.html",
+                body=article_html(rng, host, doc.get("title", doc_paras[0][:60]), paras, topic).encode(),
+                truth={"near_duplicate_of": doc["id"], "jaccard_5gram": round(similarity, 4)},
+            )
         elif category == "boilerplate":
             host = _host(rng, "portal", "org")
             page.update(url=f"https://{host}/index-{index}.html", body=boilerplate_html(rng, host).encode())
         elif category == "spam":
-            page.update(url=f"https://{_host(rng, 'best-deals', 'net')}/offer-{index}.html",
-                        body=spam_html(rng).encode())
+            page.update(
+                url=f"https://{_host(rng, 'best-deals', 'net')}/offer-{index}.html", body=spam_html(rng).encode()
+            )
         elif category == "list":
             title, text = list_html(rng, variant)
-            page.update(url=f"https://{_host(rng, 'shop' if variant == 'products' else 'directory', 'net')}/"
-                            f"{variant}/{_slug(title)}-{index}.html", body=text.encode(), truth={"variant": variant})
+            page.update(
+                url=f"https://{_host(rng, 'shop' if variant == 'products' else 'directory', 'net')}/"
+                f"{variant}/{_slug(title)}-{index}.html",
+                body=text.encode(),
+                truth={"variant": variant},
+            )
         elif category == "non_english":
             prefix = {"de": "nachrichten", "fr": "journal", "es": "noticias"}[variant]
-            page.update(url=f"https://{_host(rng, prefix)}/artikel-{index}.html",
-                        body=foreign_html(rng, variant).encode(), truth={"language": variant})
+            page.update(
+                url=f"https://{_host(rng, prefix)}/artikel-{index}.html",
+                body=foreign_html(rng, variant).encode(),
+                truth={"language": variant},
+            )
         elif category == "non_utf8":
             content_type, body = encoded_html(rng, variant)
             host = _host(rng, "nihongo" if variant == "shift_jis" else "legacy")
-            page.update(url=f"https://{host}/page-{index}.html", content_type=content_type, body=body,
-                        truth={"encoding": variant})
+            page.update(
+                url=f"https://{host}/page-{index}.html",
+                content_type=content_type,
+                body=body,
+                truth={"encoding": variant},
+            )
         elif category == "non_html":
             ext = {"image/png": "png", "text/css": "css", "application/json": "json"}.get(variant, "js")
-            page.update(url=f"https://{_host(rng, 'cdn', 'net')}/static/asset-{index}.{ext}",
-                        body=non_html_body(rng, variant),
-                        content_type=variant if variant == "image/png" else f"{variant}; charset=utf-8",
-                        truth={"content_type": variant})
+            page.update(
+                url=f"https://{_host(rng, 'cdn', 'net')}/static/asset-{index}.{ext}",
+                body=non_html_body(rng, variant),
+                content_type=variant if variant == "image/png" else f"{variant}; charset=utf-8",
+                truth={"content_type": variant},
+            )
         elif category == "redirect":
             host = _host(rng, "news")
             location = f"https://{host}/{topic}/moved-{index}.html"
-            page.update(url=f"http://{host}/old/{index}.html", status=variant, body=status_html(variant, location),
-                        content_type="text/html; charset=iso-8859-1", headers=(f"Location: {location}",),
-                        truth={"status": variant, "location": location})
+            page.update(
+                url=f"http://{host}/old/{index}.html",
+                status=variant,
+                body=status_html(variant, location),
+                content_type="text/html; charset=iso-8859-1",
+                headers=(f"Location: {location}",),
+                truth={"status": variant, "location": location},
+            )
         elif category == "not_found":
-            page.update(url=f"https://{_host(rng, 'news')}/{topic}/missing-{index}.html", status=404,
-                        body=status_html(404), truth={"status": 404})
+            page.update(
+                url=f"https://{_host(rng, 'news')}/{topic}/missing-{index}.html",
+                status=404,
+                body=status_html(404),
+                truth={"status": 404},
+            )
         else:  # malformed: the body is the raw WARC record, see malformed_record
             url = f"https://{_host(rng, 'news')}/{topic}/damaged-{index}.html"
             page.update(url=url, body=malformed_record(url, clock, page["record_id"]))
@@ -688,9 +945,11 @@ def _gzip_member(data: bytes, level: int = 9) -> bytes:
 def malformed_record(url: str, date: datetime, record_id: str) -> bytes:
     """A response record with a broken header: warcio raises ArchiveLoadFailed on the version line
     `WARC/1.x`; a lenient parser that skips it still meets a non-numeric Content-Length."""
-    return (f"WARC/1.x\r\nWARC-Type: response\r\nWARC-Date: {_warc_date(date)}\r\nWARC-Record-ID: {record_id}\r\n"
-            f"WARC-Target-URI: {url}\r\nContent-Length: notanumber\r\n\r\nHTTP/1.1 200 OK\r\n"
-            "Content-Type: text/html\r\n\r\n<html><body><p>damaged</p></body></html>\r\n\r\n").encode()
+    return (
+        f"WARC/1.x\r\nWARC-Type: response\r\nWARC-Date: {_warc_date(date)}\r\nWARC-Record-ID: {record_id}\r\n"
+        f"WARC-Target-URI: {url}\r\nContent-Length: notanumber\r\n\r\nHTTP/1.1 200 OK\r\n"
+        "Content-Type: text/html\r\n\r\n<html><body><p>damaged</p></body></html>\r\n\r\n"
+    ).encode()
 
 
 def payload_digest(body: bytes) -> str:
@@ -703,8 +962,11 @@ def _warc_date(moment: datetime) -> str:
 
 def _record(writer: WARCWriter, page: Page, record_type: str, payload: bytes, **headers) -> None:
     warc_headers = {"WARC-Type": record_type, "WARC-Date": _warc_date(page.date), **headers}
-    writer.write_record(writer.create_warc_record(page.url, record_type, payload=io.BytesIO(payload),
-                                                  length=len(payload), warc_headers_dict=warc_headers))
+    writer.write_record(
+        writer.create_warc_record(
+            page.url, record_type, payload=io.BytesIO(payload), length=len(payload), warc_headers_dict=warc_headers
+        )
+    )
 
 
 def write_page(writer: WARCWriter, out, rng: random.Random, page: Page, warcinfo_id: str) -> None:
@@ -713,29 +975,64 @@ def write_page(writer: WARCWriter, out, rng: random.Random, page: Page, warcinfo
         out.write(_gzip_member(page.body))
         return
     host, _, path = page.url.split("://", 1)[1].partition("/")
-    request = (f"GET /{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nAccept: text/html,application/"
-               "xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: "
-               "gzip\r\nConnection: close\r\n\r\n").encode()
-    _record(writer, page, "request", request, **{"WARC-Record-ID": _record_id(rng), "WARC-Concurrent-To":
-                                                 page.record_id, "WARC-Warcinfo-ID": warcinfo_id})
+    request = (
+        f"GET /{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nAccept: text/html,application/"
+        "xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: "
+        "gzip\r\nConnection: close\r\n\r\n"
+    ).encode()
+    _record(
+        writer,
+        page,
+        "request",
+        request,
+        **{"WARC-Record-ID": _record_id(rng), "WARC-Concurrent-To": page.record_id, "WARC-Warcinfo-ID": warcinfo_id},
+    )
     body = page.revisit_of.body if page.revisit_of else page.body
-    head = [f"HTTP/1.1 {page.status} {REASONS[page.status]}", f"Date: {format_datetime(page.date, usegmt=True)}",
-            "Server: nginx", f"Content-Type: {page.content_type}", f"Content-Length: {len(body)}", *page.headers,
-            "Connection: close"]
+    head = [
+        f"HTTP/1.1 {page.status} {REASONS[page.status]}",
+        f"Date: {format_datetime(page.date, usegmt=True)}",
+        "Server: nginx",
+        f"Content-Type: {page.content_type}",
+        f"Content-Length: {len(body)}",
+        *page.headers,
+        "Connection: close",
+    ]
     head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode()
     if page.revisit_of:
-        _record(writer, page, "revisit", head_bytes, **{
-            "WARC-Record-ID": page.record_id, "WARC-Warcinfo-ID": warcinfo_id,
-            "WARC-Profile": "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest",
-            "WARC-Refers-To-Target-URI": page.revisit_of.url, "WARC-Refers-To-Date": _warc_date(page.revisit_of.date),
-            "WARC-Payload-Digest": payload_digest(body)})
+        _record(
+            writer,
+            page,
+            "revisit",
+            head_bytes,
+            **{
+                "WARC-Record-ID": page.record_id,
+                "WARC-Warcinfo-ID": warcinfo_id,
+                "WARC-Profile": "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest",
+                "WARC-Refers-To-Target-URI": page.revisit_of.url,
+                "WARC-Refers-To-Date": _warc_date(page.revisit_of.date),
+                "WARC-Payload-Digest": payload_digest(body),
+            },
+        )
         return
-    _record(writer, page, "response", head_bytes + body, **{"WARC-Record-ID": page.record_id,
-                                                            "WARC-Warcinfo-ID": warcinfo_id})
+    _record(
+        writer,
+        page,
+        "response",
+        head_bytes + body,
+        **{"WARC-Record-ID": page.record_id, "WARC-Warcinfo-ID": warcinfo_id},
+    )
     if rng.random() < 0.3:
-        _record(writer, page, "metadata", f"fetchTimeMs: {rng.randint(20, 900)}\r\n".encode(), **{
-            "WARC-Record-ID": _record_id(rng), "WARC-Refers-To": page.record_id,
-            "WARC-Concurrent-To": page.record_id})
+        _record(
+            writer,
+            page,
+            "metadata",
+            f"fetchTimeMs: {rng.randint(20, 900)}\r\n".encode(),
+            **{
+                "WARC-Record-ID": _record_id(rng),
+                "WARC-Refers-To": page.record_id,
+                "WARC-Concurrent-To": page.record_id,
+            },
+        )
 
 
 def gzip_member_ends(data: bytes) -> list[int]:
@@ -759,18 +1056,31 @@ def write_shard(path: Path, pages, seed: int, truth_out, cut_last: bool = False)
     with open(path, "wb") as out:
         writer = WARCWriter(out, gzip=True)
         warcinfo_id = _record_id(rng)
-        fields = (f"software: curation.sample\r\nformat: WARC File Format 1.0\r\nisPartOf: sample-crawl-seed-{seed}"
-                  f"\r\nrobots: classic\r\n").encode()
-        writer.write_record(writer.create_warc_record(
-            "", "warcinfo", payload=io.BytesIO(fields), length=len(fields), warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Type": "warcinfo", "WARC-Date": _warc_date(BASE_DATE),
-                               "WARC-Record-ID": warcinfo_id, "WARC-Filename": path.name}))
+        fields = (
+            f"software: curation.sample\r\nformat: WARC File Format 1.0\r\nisPartOf: sample-crawl-seed-{seed}"
+            f"\r\nrobots: classic\r\n"
+        ).encode()
+        writer.write_record(
+            writer.create_warc_record(
+                "",
+                "warcinfo",
+                payload=io.BytesIO(fields),
+                length=len(fields),
+                warc_content_type="application/warc-fields",
+                warc_headers_dict={
+                    "WARC-Type": "warcinfo",
+                    "WARC-Date": _warc_date(BASE_DATE),
+                    "WARC-Record-ID": warcinfo_id,
+                    "WARC-Filename": path.name,
+                },
+            )
+        )
         for number, page in enumerate(pages):
             if cut_last and number == len(pages) - 1:
                 buffer = io.BytesIO()
                 write_page(WARCWriter(buffer, gzip=True), buffer, rng, page, warcinfo_id)
                 request_end, response_end = gzip_member_ends(buffer.getvalue())[:2]
-                out.write(buffer.getvalue()[:(request_end + response_end) // 2])
+                out.write(buffer.getvalue()[: (request_end + response_end) // 2])
             else:
                 write_page(writer, out, rng, page, warcinfo_id)
             truth = {"url": page.url, "shard": path.name, "category": page.category, "record_id": page.record_id}
@@ -797,15 +1107,18 @@ def generate_sample(output_dir, pages: int = 600, seed: int = 0, shards: int = 6
     reference_rng = random.Random(f"{seed}:reference")
     references = {
         "webtext": [webtext_doc(reference_rng, i) for i in range(reference_docs)],
-        "wikipedia": [wikipedia_doc(reference_rng, i, t)
-                      for i, t in enumerate(wikipedia_titles(reference_rng, reference_docs))],
+        "wikipedia": [
+            wikipedia_doc(reference_rng, i, t) for i, t in enumerate(wikipedia_titles(reference_rng, reference_docs))
+        ],
         "books": [book(reference_rng, i) for i in range(BOOKS)],
     }
     for name, docs in references.items():
         _jsonl_gz(out / "reference" / f"{name}.jsonl.gz", docs)
     bench_rng = random.Random(f"{seed}:benchmark")
     bench = [benchmark_item(bench_rng) for _ in range(BENCHMARK_ITEMS)]
-    (out / "benchmarks" / "sample_bench.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bench), encoding="utf-8")
+    (out / "benchmarks" / "sample_bench.jsonl").write_text(
+        "".join(json.dumps(b) + "\n" for b in bench), encoding="utf-8"
+    )
 
     crawl_rng = random.Random(f"{seed}:crawl")
     plan = plan_categories(crawl_rng, pages, shards)
@@ -822,10 +1135,19 @@ def generate_sample(output_dir, pages: int = 600, seed: int = 0, shards: int = 6
         cut_pages[-1] = replace(cut_pages[-1], category="truncated")
         write_shard(out / "crawl" / "sample-truncated.warc.gz", cut_pages, seed, truth_out, cut_last=True)
 
-    files += [out / "crawl" / "sample-truncated.warc.gz", *(out / "reference" / f"{n}.jsonl.gz" for n in references),
-              out / "benchmarks" / "sample_bench.jsonl", write_blocklist(out), out / "truth.jsonl", out / "sample.json"]
+    files += [
+        out / "crawl" / "sample-truncated.warc.gz",
+        *(out / "reference" / f"{n}.jsonl.gz" for n in references),
+        out / "benchmarks" / "sample_bench.jsonl",
+        write_blocklist(out),
+        out / "truth.jsonl",
+        out / "sample.json",
+    ]
     summary = {
-        "seed": seed, "pages": pages, "shards": shards, "reference_docs": reference_docs,
+        "seed": seed,
+        "pages": pages,
+        "shards": shards,
+        "reference_docs": reference_docs,
         "categories": dict(sorted(Counter(plan).items())),
         "truncated_shard": {"complete_pages": TRUNCATED_SHARD_PAGES, "cut_pages": 1},
         "reference": {name: len(docs) for name, docs in references.items()},
@@ -846,8 +1168,11 @@ def write_blocklist(out: Path) -> Path:
             hosts.append(row["url"].split("://", 1)[1].split("/", 1)[0])
     path = out / "blocklists" / "adult" / "domains"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# the sample's blocklist: spam hosts of the sample crawl\n" + "".join(
-        f"{host}\n" for host in dict.fromkeys(hosts)), encoding="utf-8")
+    path.write_text(
+        "# the sample's blocklist: spam hosts of the sample crawl\n"
+        + "".join(f"{host}\n" for host in dict.fromkeys(hosts)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -861,8 +1186,11 @@ def existing_sample(output_dir, parameters: dict) -> bool:
         current = marker.stat().st_mtime >= Path(__file__).stat().st_mtime
     except (OSError, ValueError):
         return False
-    return (current and all(summary.get(key) == value for key, value in parameters.items())
-            and all((marker.parent / name).is_file() for name in summary.get("files", [])))
+    return (
+        current
+        and all(summary.get(key) == value for key, value in parameters.items())
+        and all((marker.parent / name).is_file() for name in summary.get("files", []))
+    )
 
 
 def main(argv=None) -> None:
@@ -875,13 +1203,17 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     parameters = {"seed": args.seed, "pages": args.pages, "shards": args.shards, "reference_docs": args.reference_docs}
     if existing_sample(args.output, parameters):
-        print(f"sample: {args.output} already holds the sample for "
-              f"{', '.join(f'{k}={v}' for k, v in parameters.items())} (sample.json); skipped")
+        print(
+            f"sample: {args.output} already holds the sample for "
+            f"{', '.join(f'{k}={v}' for k, v in parameters.items())} (sample.json); skipped"
+        )
         return
     summary = generate_sample(args.output, args.pages, args.seed, args.shards, args.reference_docs)
     references = " ".join(f"{name}={count}" for name, count in summary["reference"].items())
-    print(f"wrote {summary['pages']} pages in {summary['shards']} shards (+1 truncated), reference {references}, "
-          f"{summary['benchmark_items']} benchmark items to {args.output}")
+    print(
+        f"wrote {summary['pages']} pages in {summary['shards']} shards (+1 truncated), reference {references}, "
+        f"{summary['benchmark_items']} benchmark items to {args.output}"
+    )
 
 
 if __name__ == "__main__":

@@ -75,10 +75,7 @@ def expand_inputs(specs: list[str], prefix: str | None = None, limit: int | None
 def _local(path: str, prefix: str | None) -> list[str]:
     if os.path.isdir(path):
         found = sorted(
-            os.path.join(root, name)
-            for root, _, names in os.walk(path)
-            for name in names
-            if is_archive(name)
+            os.path.join(root, name) for root, _, names in os.walk(path) for name in names if is_archive(name)
         )
         return found
     if is_listing(path):
@@ -119,14 +116,23 @@ class RetryPolicy:
         return min(self.max_delay_s, self.base_delay_s * 2**attempt)
 
     @classmethod
-    def from_env(cls) -> "RetryPolicy":
+    def from_env(cls) -> RetryPolicy:
         """Defaults, overridden by $CURATION_RETRY_ATTEMPTS, $CURATION_RETRY_BASE_S (the first backoff delay),
         $CURATION_CONNECT_TIMEOUT_S and $CURATION_READ_TIMEOUT_S."""
-        names = {"attempts": "CURATION_RETRY_ATTEMPTS", "base_delay_s": "CURATION_RETRY_BASE_S",
-                 "connect_timeout_s": "CURATION_CONNECT_TIMEOUT_S", "read_timeout_s": "CURATION_READ_TIMEOUT_S"}
+        names = {
+            "attempts": "CURATION_RETRY_ATTEMPTS",
+            "base_delay_s": "CURATION_RETRY_BASE_S",
+            "connect_timeout_s": "CURATION_CONNECT_TIMEOUT_S",
+            "read_timeout_s": "CURATION_READ_TIMEOUT_S",
+        }
         defaults = cls()
-        return cls(**{field: type(getattr(defaults, field))(os.environ[env])
-                      for field, env in names.items() if os.environ.get(env)})
+        return cls(
+            **{
+                field: type(getattr(defaults, field))(os.environ[env])
+                for field, env in names.items()
+                if os.environ.get(env)
+            }
+        )
 
 
 def open_input(path: str, retry: RetryPolicy | None = None):
@@ -214,8 +220,12 @@ def download_http(url: str, out, retry: RetryPolicy) -> int:
                 raise
             reason = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
         wait = retry.delay(attempt)
-        print(f"download: {url}: attempt {attempt + 1}/{retry.attempts} failed ({reason}); "
-              f"retrying in {wait:g}s from byte {written}", file=sys.stderr, flush=True)
+        print(
+            f"download: {url}: attempt {attempt + 1}/{retry.attempts} failed ({reason}); "
+            f"retrying in {wait:g}s from byte {written}",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(wait)
     raise OSError(f"giving up on {url}")  # unreachable: the last attempt re-raises
 
@@ -225,7 +235,7 @@ def download_s3(uri: str, out) -> int:
         import boto3
     except ImportError as err:  # checked before Spark starts by check_remote_support
         raise OSError(f"s3:// input needs boto3: {BOTO3_HINT}") from err
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     shutil.copyfileobj(body, out, 1 << 20)
     return out.tell()

@@ -12,7 +12,7 @@ ordinary characters, and the only EOT ids in a shard are the boundaries we put t
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -84,7 +84,7 @@ def encode_documents(encoder: Tokenizer, texts: list[str], eot: int, dtype: np.d
     tokens = np.empty(int(lengths.sum()), dtype=dtype)
     position = 0
     for encoding, length in zip(encodings, lengths):
-        tokens[position:position + length - 1] = encoding.ids
+        tokens[position : position + length - 1] = encoding.ids
         tokens[position + length - 1] = eot
         position += length
     return tokens, lengths

@@ -61,17 +61,28 @@ class TrainConfig:
     n_layer: int | None = field(default=None, metadata={"help": "transformer blocks (default: the preset's)"})
     n_head: int | None = field(default=None, metadata={"help": "attention heads (default: the preset's)"})
     n_embd: int | None = field(default=None, metadata={"help": "width d_model (default: the preset's)"})
-    n_ctx: int | None = field(default=None, metadata={"help": "tokens per sequence (default: the preset's; GPT-3: 2048)"})
-    sparse_window: int = field(default=0, metadata={"help": "odd layers attend this many positions back (0: all dense)"})
+    n_ctx: int | None = field(
+        default=None, metadata={"help": "tokens per sequence (default: the preset's; GPT-3: 2048)"}
+    )
+    sparse_window: int = field(
+        default=0, metadata={"help": "odd layers attend this many positions back (0: all dense)"}
+    )
     dropout: float = 0.0
     # optimisation; None takes the preset's, or the default described
-    tokens: int | None = field(default=None, metadata={"help": "token budget: training stops there (default: the manifest's)"})
-    batch_tokens: int | None = field(default=None, metadata={"help": "tokens per optimizer step (default: the preset's)"})
-    micro_batch: int | None = field(default=None, metadata={"help": "sequences per forward pass, accumulated to the batch "
-                                                                    "(default: the preset's)"})
+    tokens: int | None = field(
+        default=None, metadata={"help": "token budget: training stops there (default: the manifest's)"}
+    )
+    batch_tokens: int | None = field(
+        default=None, metadata={"help": "tokens per optimizer step (default: the preset's)"}
+    )
+    micro_batch: int | None = field(
+        default=None, metadata={"help": "sequences per forward pass, accumulated to the batch (default: the preset's)"}
+    )
     learning_rate: float | None = field(default=None, metadata={"help": "peak learning rate (default: the preset's)"})
     min_lr_ratio: float = field(default=0.1, metadata={"help": "the cosine ends at this fraction of the peak"})
-    warmup_tokens: int | None = field(default=None, metadata={"help": "default: GPT-3's 375M, at most 2%% of the budget"})
+    warmup_tokens: int | None = field(
+        default=None, metadata={"help": "default: GPT-3's 375M, at most 2%% of the budget"}
+    )
     decay_tokens: int | None = field(default=None, metadata={"help": "where the cosine ends (default: the budget)"})
     batch_ramp_tokens: int = field(default=0, metadata={"help": "ramp the batch size linearly over this many tokens"})
     batch_ramp_start: int = field(default=32_768, metadata={"help": "tokens per step at the start of the ramp"})
@@ -80,12 +91,21 @@ class TrainConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float = 1.0
-    max_steps: int = field(default=0, metadata={"help": "stop after this many steps in all (0: at the budget); resume goes on"})
+    max_steps: int = field(
+        default=0, metadata={"help": "stop after this many steps in all (0: at the budget); resume goes on"}
+    )
     # evaluation, logging, checkpoints
-    eval: tuple[str, ...] = field(default=(), metadata={"help": "held-out text NAME=PATH[,format=..,text_field=..] (repeat)"})
+    eval: tuple[str, ...] = field(
+        default=(), metadata={"help": "held-out text NAME=PATH[,format=..,text_field=..] (repeat)"}
+    )
     eval_tokens: int = field(default=65_536, metadata={"help": "tokens of each held-out text evaluated"})
-    eval_doc_tokens: int = field(default=0, metadata={"help": "at most this many tokens from the start of each held-out "
-                                                              "document, so that one long book is not the whole set (0: all)"})
+    eval_doc_tokens: int = field(
+        default=0,
+        metadata={
+            "help": "at most this many tokens from the start of each held-out "
+            "document, so that one long book is not the whole set (0: all)"
+        },
+    )
     eval_sequences: int = field(default=8, metadata={"help": "fixed sequences per dataset for its loss"})
     eval_every: int = field(default=100, metadata={"help": "steps between evaluations (and one at the end)"})
     log_every: int = 10
@@ -98,8 +118,19 @@ class TrainConfig:
 
 
 # settings a resumed run may change: they do not alter what is computed
-RESUME_MAY_CHANGE = {"manifest", "out", "max_steps", "eval", "eval_tokens", "eval_doc_tokens", "eval_sequences",
-                     "eval_every", "log_every", "checkpoint_every", "threads"}
+RESUME_MAY_CHANGE = {
+    "manifest",
+    "out",
+    "max_steps",
+    "eval",
+    "eval_tokens",
+    "eval_doc_tokens",
+    "eval_sequences",
+    "eval_every",
+    "log_every",
+    "checkpoint_every",
+    "threads",
+}
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -153,7 +184,7 @@ class TokenStream:
         pieces, shard = [], int(np.searchsorted(self.starts, start, side="right")) - 1
         while length > 0:
             offset = start - self.starts[shard]
-            piece = self.arrays[shard][offset:offset + length]
+            piece = self.arrays[shard][offset : offset + length]
             pieces.append(piece)
             start, length, shard = start + len(piece), length - len(piece), shard + 1
         return np.concatenate(pieces).astype(np.int64)
@@ -179,8 +210,10 @@ class MixtureSampler:
         self.sequences = {name: (len(stream) - 1) // n_ctx for name, stream in self.streams.items()}
         for name, count in self.sequences.items():
             if count < 1:
-                raise ConfigError(f"dataset {name!r} has {len(self.streams[name])} tokens, fewer than one sequence "
-                                  f"of n_ctx + 1 = {n_ctx + 1}: lower --n-ctx or give it more text")
+                raise ConfigError(
+                    f"dataset {name!r} has {len(self.streams[name])} tokens, fewer than one sequence "
+                    f"of n_ctx + 1 = {n_ctx + 1}: lower --n-ctx or give it more text"
+                )
         self.drawn = 0
         self.position = {name: {"epoch": 0, "cursor": 0, "taken": 0} for name in self.names}
         self._orders: dict[str, tuple[int, np.ndarray]] = {}
@@ -192,7 +225,10 @@ class MixtureSampler:
     def order(self, name: str, epoch: int) -> np.ndarray:
         cached = self._orders.get(name)
         if cached is None or cached[0] != epoch:
-            cached = (epoch, seeded_rng(self.seed, ORDER_STREAM, name_key(name), epoch).permutation(self.sequences[name]))
+            cached = (
+                epoch,
+                seeded_rng(self.seed, ORDER_STREAM, name_key(name), epoch).permutation(self.sequences[name]),
+            )
             self._orders[name] = cached
         return cached[1]
 
@@ -216,7 +252,9 @@ class MixtureSampler:
     def fixed_sample(self, name: str, count: int) -> np.ndarray:
         """`count` sequences of a dataset that never change during a run, for its evaluation loss."""
         available = self.sequences[name]
-        picks = seeded_rng(self.seed, EVAL_STREAM, name_key(name)).choice(available, min(count, available), replace=False)
+        picks = seeded_rng(self.seed, EVAL_STREAM, name_key(name)).choice(
+            available, min(count, available), replace=False
+        )
         return np.stack([self.sequence(name, i) for i in picks])
 
     def epochs(self) -> dict[str, float]:
@@ -265,15 +303,15 @@ def held_out_text(spec: str, tokenizer, n_ctx: int, max_tokens: int, doc_tokens:
             skipped += 1
             continue
         ids = encoder.encode(text, add_special_tokens=False).ids
-        ids = (ids[:doc_tokens - 1] if doc_tokens else ids) + [eot]
+        ids = (ids[: doc_tokens - 1] if doc_tokens else ids) + [eot]
         pieces.append(np.asarray(ids, dtype=np.int64))
         have += len(ids)
         documents += 1
-    stream = np.concatenate(pieces)[:max_tokens + 1] if pieces else np.zeros(0, dtype=np.int64)
+    stream = np.concatenate(pieces)[: max_tokens + 1] if pieces else np.zeros(0, dtype=np.int64)
     count = (len(stream) - 1) // n_ctx
     if count < 1:
         raise ConfigError(f"held-out text {corpus.name} ({corpus.path}) has fewer than n_ctx + 1 = {n_ctx + 1} tokens")
-    windows = np.stack([stream[i * n_ctx:i * n_ctx + n_ctx + 1] for i in range(count)])
+    windows = np.stack([stream[i * n_ctx : i * n_ctx + n_ctx + 1] for i in range(count)])
     return HeldOutText(corpus.name, corpus.path, windows, documents, skipped)
 
 
@@ -300,10 +338,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on the matrices (and embeddings), none on biases and LayerNorm gains."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                             fused=device.type == "cuda")
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=device.type == "cuda"
+    )
 
 
 def to_device(rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -334,7 +375,7 @@ def mean_loss(model, windows: np.ndarray, micro_batch: int, device: torch.device
     model.eval()
     total = 0.0
     for start in range(0, len(windows), micro_batch):
-        inputs, targets = to_device(windows[start:start + micro_batch], device)
+        inputs, targets = to_device(windows[start : start + micro_batch], device)
         with amp:
             _, loss = model(inputs, targets)
         total += loss.item() * len(inputs)
@@ -368,8 +409,12 @@ def resolve(cfg: TrainConfig, mixture: Mixture) -> TrainConfig:
     sequences = max(1, (cfg.batch_tokens or preset.batch_tokens) // n_ctx)
     micro_batch = min(cfg.micro_batch or preset.micro_batch, sequences)
     values = dict(
-        n_layer=cfg.n_layer or preset.n_layer, n_head=cfg.n_head or preset.n_head,
-        n_embd=cfg.n_embd or preset.n_embd, n_ctx=n_ctx, tokens=tokens, micro_batch=micro_batch,
+        n_layer=cfg.n_layer or preset.n_layer,
+        n_head=cfg.n_head or preset.n_head,
+        n_embd=cfg.n_embd or preset.n_embd,
+        n_ctx=n_ctx,
+        tokens=tokens,
+        micro_batch=micro_batch,
         batch_tokens=sequences // micro_batch * micro_batch * n_ctx,  # whole micro-batches of whole sequences
         learning_rate=cfg.learning_rate or preset.learning_rate,
         warmup_tokens=cfg.warmup_tokens if cfg.warmup_tokens is not None else min(GPT3_WARMUP_TOKENS, tokens // 50),
@@ -379,13 +424,18 @@ def resolve(cfg: TrainConfig, mixture: Mixture) -> TrainConfig:
     r = resolved
     checks = [
         (r.n_embd % r.n_head == 0, f"n_embd {r.n_embd} is not a multiple of n_head {r.n_head}"),
-        (min(r.micro_batch, r.tokens, r.n_ctx, r.learning_rate) > 0,
-         "micro_batch, tokens, n_ctx and the learning rate must be positive"),
+        (
+            min(r.micro_batch, r.tokens, r.n_ctx, r.learning_rate) > 0,
+            "micro_batch, tokens, n_ctx and the learning rate must be positive",
+        ),
         (r.decay_tokens > r.warmup_tokens, "decay_tokens must be above warmup_tokens"),
         (0 <= r.min_lr_ratio <= 1, "min_lr_ratio must be between 0 and 1"),
         (r.dtype in ("auto", "float32", "bfloat16"), f"dtype must be auto, float32 or bfloat16, not {r.dtype}"),
         (r.compile in ("auto", "on", "off"), f"compile must be auto, on or off, not {r.compile}"),
-        (min(r.eval_tokens, r.eval_sequences, r.log_every) > 0, "eval_tokens, eval_sequences and log_every must be positive"),
+        (
+            min(r.eval_tokens, r.eval_sequences, r.log_every) > 0,
+            "eval_tokens, eval_sequences and log_every must be positive",
+        ),
         (r.eval_doc_tokens == 0 or r.eval_doc_tokens >= 2, "eval_doc_tokens must be 0 (whole documents) or at least 2"),
     ]
     for ok, message in checks:
@@ -396,7 +446,9 @@ def resolve(cfg: TrainConfig, mixture: Mixture) -> TrainConfig:
 
 def open_mixture(path: str) -> Mixture:
     if not path:
-        raise ConfigError("--manifest is required: a mixture's manifest.json or its directory (jobs/mixture.py writes it)")
+        raise ConfigError(
+            "--manifest is required: a mixture's manifest.json or its directory (jobs/mixture.py writes it)"
+        )
     if not os.path.exists(path):
         raise ConfigError(f"manifest not found: {path}")
     try:
@@ -426,17 +478,28 @@ class Run:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(cfg.seed)
         vocab = mixture.manifest["tokenizer"]["vocab_size"]
-        self.model_config = model_config(cfg.preset, padded_vocab(vocab), n_layer=cfg.n_layer, n_head=cfg.n_head,
-                                         n_embd=cfg.n_embd, n_ctx=cfg.n_ctx, sparse_window=cfg.sparse_window,
-                                         dropout=cfg.dropout)
+        self.model_config = model_config(
+            cfg.preset,
+            padded_vocab(vocab),
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            n_embd=cfg.n_embd,
+            n_ctx=cfg.n_ctx,
+            sparse_window=cfg.sparse_window,
+            dropout=cfg.dropout,
+        )
         self.model = GPT(self.model_config).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg, self.device)
         use_compile = cfg.compile == "on" or (cfg.compile == "auto" and self.device.type == "cuda")
         self.forward = torch.compile(self.model) if use_compile else self.model
         self.sampler = MixtureSampler(mixture, cfg.n_ctx, cfg.seed)
         tokenizer = mixture.tokenizer()
-        self.held_out = [held_out_text(spec, tokenizer, cfg.n_ctx, cfg.eval_tokens, cfg.eval_doc_tokens) for spec in cfg.eval]
-        self.dataset_samples = {name: self.sampler.fixed_sample(name, cfg.eval_sequences) for name in self.sampler.names}
+        self.held_out = [
+            held_out_text(spec, tokenizer, cfg.n_ctx, cfg.eval_tokens, cfg.eval_doc_tokens) for spec in cfg.eval
+        ]
+        self.dataset_samples = {
+            name: self.sampler.fixed_sample(name, cfg.eval_sequences) for name in self.sampler.names
+        }
         self.step, self.tokens = 0, 0
         self.flops_per_token = self.model.flops_per_token(cfg.n_ctx)
         self.peak_flops = peak_flops(self.device)
@@ -451,37 +514,55 @@ class Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         sequences = batch_sequences(self.tokens, cfg)
-        micro_batches = [to_device(self.sampler.take(cfg.micro_batch), self.device)
-                         for _ in range(sequences // cfg.micro_batch)]
+        micro_batches = [
+            to_device(self.sampler.take(cfg.micro_batch), self.device) for _ in range(sequences // cfg.micro_batch)
+        ]
         loss, norm = optimizer_step(self.forward, self.optimizer, micro_batches, cfg.grad_clip, self.amp)
         self.step += 1
         self.tokens += sequences * cfg.n_ctx
-        return {"step": self.step, "tokens": self.tokens, "loss": loss, "grad_norm": norm, "lr": lr,
-                "batch_tokens": sequences * cfg.n_ctx}
+        return {
+            "step": self.step,
+            "tokens": self.tokens,
+            "loss": loss,
+            "grad_norm": norm,
+            "lr": lr,
+            "batch_tokens": sequences * cfg.n_ctx,
+        }
 
     def evaluate(self) -> dict:
         def loss(windows):
             return round(mean_loss(self.forward, windows, self.cfg.micro_batch, self.device, self.amp), 5)
 
-        return {"datasets": {name: loss(windows) for name, windows in self.dataset_samples.items()},
-                "held_out": {text.name: loss(text.windows) for text in self.held_out}}
+        return {
+            "datasets": {name: loss(windows) for name, windows in self.dataset_samples.items()},
+            "held_out": {text.name: loss(text.windows) for text in self.held_out},
+        }
 
     def epochs_report(self) -> dict:
         """Per dataset: epochs consumed, what the weights predict for the tokens trained, and the
         manifest's own figure at its token budget (equal to the prediction when trained to it)."""
         consumed = self.sampler.epochs()
-        return {name: {"epochs": round(consumed[name], 4),
-                       "expected": round(d.weight * self.tokens / d.tokens, 4),
-                       "manifest": round(d.epochs, 4),
-                       "sequences": self.sampler.position[name]["taken"]}
-                for name, d in self.mixture.datasets.items()}
+        return {
+            name: {
+                "epochs": round(consumed[name], 4),
+                "expected": round(d.weight * self.tokens / d.tokens, 4),
+                "manifest": round(d.epochs, 4),
+                "sequences": self.sampler.position[name]["taken"],
+            }
+            for name, d in self.mixture.datasets.items()
+        }
 
     def save(self, path: Path) -> None:
         state = {
-            "config": dataclasses.asdict(self.cfg), "model_config": dataclasses.asdict(self.model_config),
-            "manifest_sha256": manifest_sha256(self.mixture), "step": self.step, "tokens": self.tokens,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "config": dataclasses.asdict(self.cfg),
+            "model_config": dataclasses.asdict(self.model_config),
+            "manifest_sha256": manifest_sha256(self.mixture),
+            "step": self.step,
+            "tokens": self.tokens,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
         }
         temp = path.with_suffix(".tmp")
@@ -512,8 +593,10 @@ def read_checkpoint(path: Path, cfg: TrainConfig, mixture: Mixture) -> dict:
 
 
 def log_line(entry: dict) -> str:
-    text = (f"step {entry['step']:>6} | tokens {entry['tokens']:>12,} | loss {entry['loss']:.4f} | "
-            f"lr {entry['lr']:.2e} | batch {entry['batch_tokens']:,} | {entry['tokens_per_s']:,.0f} tok/s")
+    text = (
+        f"step {entry['step']:>6} | tokens {entry['tokens']:>12,} | loss {entry['loss']:.4f} | "
+        f"lr {entry['lr']:.2e} | batch {entry['batch_tokens']:,} | {entry['tokens_per_s']:,.0f} tok/s"
+    )
     if entry.get("mfu") is not None:
         text += f" | MFU {entry['mfu']:.1%}"
     return text
@@ -531,8 +614,10 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     state = read_checkpoint(checkpoint, cfg, mixture) if resume and checkpoint.exists() else None
     run = Run(cfg, mixture)
     say = (lambda *a: None) if quiet else print
-    say(f"train: {cfg.preset} model, {run.model.num_params():,} parameters, n_ctx {cfg.n_ctx}, "
-        f"{cfg.tokens:,} tokens, on {run.device} ({run.amp_dtype or torch.float32})")
+    say(
+        f"train: {cfg.preset} model, {run.model.num_params():,} parameters, n_ctx {cfg.n_ctx}, "
+        f"{cfg.tokens:,} tokens, on {run.device} ({run.amp_dtype or torch.float32})"
+    )
     log = []
     if state is not None:
         run.restore(state)
@@ -550,8 +635,14 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     def evaluate() -> dict:
         entry = {"step": run.step, "tokens": run.tokens, "eval": run.evaluate(), "epochs": run.sampler.epochs()}
         record(entry)
-        say(f"eval  {run.step:>6} | " + " | ".join(f"{kind[0]}:{name} {loss:.4f}" for kind in ("datasets", "held_out")
-                                                   for name, loss in entry["eval"][kind].items()))
+        say(
+            f"eval  {run.step:>6} | "
+            + " | ".join(
+                f"{kind[0]}:{name} {loss:.4f}"
+                for kind in ("datasets", "held_out")
+                for name, loss in entry["eval"][kind].items()
+            )
+        )
         return entry
 
     start_tokens, window_tokens, window_start, train_seconds = run.tokens, 0, time.perf_counter(), 0.0
@@ -563,8 +654,12 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
             loss, norm = result["loss"].item(), result["grad_norm"].item()  # waits for the device
             seconds = time.perf_counter() - window_start
             train_seconds += seconds
-            entry = {**result, "loss": round(loss, 5), "grad_norm": round(norm, 4),
-                     "tokens_per_s": round(window_tokens / seconds, 1)}
+            entry = {
+                **result,
+                "loss": round(loss, 5),
+                "grad_norm": round(norm, 4),
+                "tokens_per_s": round(window_tokens / seconds, 1),
+            }
             if run.peak_flops:
                 entry["mfu"] = round(run.flops_per_token * window_tokens / seconds / run.peak_flops, 4)
             record(entry)
@@ -588,8 +683,15 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         "finished": run.tokens >= cfg.tokens,
         "final_loss": losses[-1] if losses else None,
         "eval": final["eval"],
-        "held_out": {text.name: {"path": text.path, "sequences": len(text.windows), "documents": text.documents,
-                                 "skipped": text.skipped} for text in run.held_out},
+        "held_out": {
+            text.name: {
+                "path": text.path,
+                "sequences": len(text.windows),
+                "documents": text.documents,
+                "skipped": text.skipped,
+            }
+            for text in run.held_out
+        },
         "manifest_token_budget": mixture.token_budget,
         "epochs": run.epochs_report(),
         "tokens_per_s": round((run.tokens - start_tokens) / train_seconds, 1) if train_seconds else None,
@@ -598,8 +700,10 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         summary["mfu"] = round(run.flops_per_token * summary["tokens_per_s"] / run.peak_flops, 4)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for name, report in summary["epochs"].items():
-        say(f"epochs {name:<16} {report['epochs']:.4f} consumed, {report['expected']:.4f} expected from the weights "
-            f"(the manifest: {report['manifest']:.4f} at {mixture.token_budget:,} tokens)")
+        say(
+            f"epochs {name:<16} {report['epochs']:.4f} consumed, {report['expected']:.4f} expected from the weights "
+            f"(the manifest: {report['manifest']:.4f} at {mixture.token_budget:,} tokens)"
+        )
     return summary
 
 
@@ -651,8 +755,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"train: error: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    print(json.dumps({key: summary[key] for key in ("steps", "tokens", "final_loss", "eval", "tokens_per_s")}
-                     | ({"mfu": summary["mfu"]} if "mfu" in summary else {})))
+    print(
+        json.dumps(
+            {key: summary[key] for key in ("steps", "tokens", "final_loss", "eval", "tokens_per_s")}
+            | ({"mfu": summary["mfu"]} if "mfu" in summary else {})
+        )
+    )
     return 0
 
 

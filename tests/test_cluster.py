@@ -49,16 +49,40 @@ def cluster(tmp_path_factory):
 
     def start(name: str, *args: str) -> None:
         with open(root / f"{name}.log", "w") as log:
-            daemons.append(subprocess.Popen([spark_class, *args], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True))
+            daemons.append(
+                subprocess.Popen(
+                    [spark_class, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                )
+            )
 
     try:
-        start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-              "--webui-port", str(ui_port))
+        start(
+            "master",
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui_port),
+        )
         url = f"spark://127.0.0.1:{port}"
         for worker in ("worker1", "worker2"):
-            start(worker, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
-                  "--memory", "1g", "--webui-port", "0", "--work-dir", str(root / worker), url)
+            start(
+                worker,
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+                "--webui-port",
+                "0",
+                "--work-dir",
+                str(root / worker),
+                url,
+            )
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -88,15 +112,42 @@ def test_pipeline_on_a_standalone_cluster_equals_local_mode(spark, cluster, samp
     assert run_pipeline(local) == 0  # the tests' local[2] session
 
     on_cluster = write_config(tmp_path / "cluster.toml", tmp_path / "cluster", crawl, sample_dir)
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1", "CURATION_SPARK_LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "CURATION_SPARK_LOG_LEVEL": "ERROR",
+    }
     result = subprocess.run(
-        [spark_submit(), "--master", url, "--total-executor-cores", "2", "--executor-memory", "1g",
-         "--driver-memory", "1g", "--conf", f"spark.pyspark.python={sys.executable}",
-         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.default.parallelism=4",
-         "--conf", "spark.ui.enabled=false",
-         str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(on_cluster)],
-        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+        [
+            spark_submit(),
+            "--master",
+            url,
+            "--total-executor-cores",
+            "2",
+            "--executor-memory",
+            "1g",
+            "--driver-memory",
+            "1g",
+            "--conf",
+            f"spark.pyspark.python={sys.executable}",
+            "--conf",
+            "spark.sql.shuffle.partitions=4",
+            "--conf",
+            "spark.default.parallelism=4",
+            "--conf",
+            "spark.ui.enabled=false",
+            str(PROJECT_ROOT / "jobs" / "pipeline.py"),
+            "--config",
+            str(on_cluster),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "pipeline: conservation: all" in result.stdout
 

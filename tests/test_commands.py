@@ -55,7 +55,9 @@ def test_sample_is_skipped_when_already_generated_with_the_same_parameters(tmp_p
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     sample_main(arguments)
     assert capsys.readouterr().out.splitlines() == [
-        f"sample: {out} already holds the sample for seed=3, pages=40, shards=2, reference_docs=5 (sample.json); skipped"]
+        f"sample: {out} already holds the sample for seed=3, pages=40, shards=2, reference_docs=5 "
+        "(sample.json); skipped"
+    ]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
 
     sample_main([*arguments[:-1], "6"])  # another size: generated again

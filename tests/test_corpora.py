@@ -32,7 +32,9 @@ OLD_BOOK = (
 def test_strip_gutenberg_modern_old_and_lowercase_markers():
     assert strip_gutenberg(MODERN_BOOK) == "CHAPTER 1.\nThe sea rose."
     assert strip_gutenberg(OLD_BOOK) == "CORAL REEFS\n\nby CHARLES DARWIN"
-    lower = "header\n***start of this project gutenberg ebook x***\nbody\n***end of this project gutenberg ebook x***\nlic"
+    lower = (
+        "header\n***start of this project gutenberg ebook x***\nbody\n***end of this project gutenberg ebook x***\nlic"
+    )
     assert strip_gutenberg(lower) == "body"
     assert strip_gutenberg("no markers\r\nhere") == "no markers\nhere"
 
@@ -64,8 +66,13 @@ def test_bad_corpus_paths_fail_before_spark(tmp_path):
 
 def test_jsonl_reader_ids_and_counted_problems(tmp_path):
     path = tmp_path / "c.jsonl.gz"
-    lines = [json.dumps({"id": "a", "body": "first\r\ndoc"}), "{broken", json.dumps({"id": "c"}), "",
-             json.dumps({"body": "no id"})]
+    lines = [
+        json.dumps({"id": "a", "body": "first\r\ndoc"}),
+        "{broken",
+        json.dumps({"id": "c"}),
+        "",
+        json.dumps({"body": "no id"}),
+    ]
     with gzip.open(path, "wt") as out:
         out.write("\n".join(lines) + "\n")
     spec = CorpusSpec("c", str(path), text_field="body")
@@ -85,7 +92,8 @@ def test_wikiextractor_txt_dir_and_parquet_through_spark(spark, tmp_path):
         '<doc id="12" url="https://en.wikipedia.org/wiki?curid=12" title="Anarchism">\nAnarchism\n\n'
         "Anarchism is a political philosophy.\n</doc>\n"
         '<doc id="25" url="https://en.wikipedia.org/wiki?curid=25" title="Autism">\nAutism\n\nAutism is a '
-        "developmental disorder.\n</doc>\n")
+        "developmental disorder.\n</doc>\n"
+    )
     rows = read_corpus(spark, str(tmp_path / "wiki"), source="wikipedia").orderBy("doc_id").collect()
     assert [r.doc_id for r in rows] == ["12", "25"]
     assert rows[0].text == "Anarchism\n\nAnarchism is a political philosophy." and rows[0].source == "wikipedia"
@@ -101,8 +109,9 @@ def test_wikiextractor_txt_dir_and_parquet_through_spark(spark, tmp_path):
     assert frame.select("source").distinct().collect()[0].source == "books"
 
     parquet = tmp_path / "docs"
-    spark.createDataFrame([("d1", "x\r\ny"), ("d2", None)], "doc_id string, text string") \
-        .coalesce(1).write.parquet(str(parquet))
+    spark.createDataFrame([("d1", "x\r\ny"), ("d2", None)], "doc_id string, text string").coalesce(1).write.parquet(
+        str(parquet)
+    )
     rows = read_corpus(spark, str(parquet), source="crawl").orderBy("doc_id").collect()
     assert [(r.doc_id, r.text, r.parse_error) for r in rows] == [("d1", "x\ny", None), ("d2", None, "null_text")]
     no_ids = tmp_path / "noid"
@@ -121,12 +130,15 @@ def test_sample_and_real_reference_corpora(spark, sample_dir, shared_data):
 
     real = read_corpus(spark, str(shared_data / "reference" / "books.jsonl.gz"), strip_gutenberg=True)
     stats = real.selectExpr(
-        "count(*) AS docs", "count(DISTINCT doc_id) AS ids", "sum(CAST(parse_error IS NOT NULL AS INT)) AS errors",
+        "count(*) AS docs",
+        "count(DISTINCT doc_id) AS ids",
+        "sum(CAST(parse_error IS NOT NULL AS INT)) AS errors",
         "sum(CAST(instr(text, '\r') > 0 AS INT)) AS with_cr",
         "sum(CAST(upper(text) LIKE '%START OF THE PROJECT GUTENBERG%' "
         "OR upper(text) LIKE '%START OF THIS PROJECT GUTENBERG%' OR upper(text) LIKE '%END*THE SMALL PRINT%' "
         "AS INT)) AS with_header",
-        "min(length(text)) AS shortest").first()
+        "min(length(text)) AS shortest",
+    ).first()
     assert stats.docs == stats.ids == 150 and stats.errors == 0 and stats.with_cr == 0
     assert stats.with_header == 0 and stats.shortest > 1000
     webtext = read_corpus(spark, str(shared_data / "reference" / "webtext.jsonl.gz"))

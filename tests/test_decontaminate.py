@@ -37,10 +37,12 @@ from curation.decontaminate import (
 )
 from curation.spark import ConfigError
 
-WORDS = ("amber basin cedar delta ember fjord garnet harbor indigo juniper kettle lantern meadow nectar orchard "
-         "pebble quarry raven saddle thistle umber velvet willow yonder zephyr anchor bramble cobalt dune "
-         "falcon glacier hollow island jasper kelp lagoon marble nettle opal prairie quill ridge spruce "
-         "tundra valley walnut").split()
+WORDS = (
+    "amber basin cedar delta ember fjord garnet harbor indigo juniper kettle lantern meadow nectar orchard "
+    "pebble quarry raven saddle thistle umber velvet willow yonder zephyr anchor bramble cobalt dune "
+    "falcon glacier hollow island jasper kelp lagoon marble nettle opal prairie quill ridge spruce "
+    "tundra valley walnut"
+).split()
 
 
 def prose(rng: random.Random, chars: int) -> str:
@@ -69,11 +71,22 @@ def write_jsonl(path: Path, records: list) -> Path:
 
 def test_words_are_lowercased_without_punctuation_and_fast_path_agrees():
     text = "The QUICK, brown fox — “jumps” over the lazy-dog's back... ¡Olé! 3.14 ---"
-    assert normalize_words(text) == ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazydogs", "back",
-                                     "olé", "314"]
+    assert normalize_words(text) == [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazydogs",
+        "back",
+        "olé",
+        "314",
+    ]
     words, starts, ends = words_with_offsets(text)
     assert words == normalize_words(text)
-    assert text[starts[0]:ends[0]] == "The" and text[starts[-1]:ends[-1]] == "3.14"
+    assert text[starts[0] : ends[0]] == "The" and text[starts[-1] : ends[-1]] == "3.14"
     bench = Benchmark("b", "b.jsonl", FieldMapping(("text",)), [[normalize_words(text)]], {}, n=3)
     matcher = build_matcher([bench])
     for sample in (text, text.encode("ascii", "ignore").decode(), "unknown words and — the fox"):
@@ -101,9 +114,13 @@ def test_a_batch_finds_each_documents_own_hits_and_none_across_documents():
     bench = Benchmark("b", "b.jsonl", FieldMapping(("text",)), [[normalize_words(item)]], {})
     matcher = build_matcher([bench])
     words = item.split()
-    texts = [prose(rng, 300) + " " + " ".join(words[:8]),  # the item split across two documents...
-             " ".join(words[8:]) + " " + prose(rng, 300),  # ...must not match
-             prose(rng, 200) + " " + item + " " + prose(rng, 100), "", item]
+    texts = [
+        prose(rng, 300) + " " + " ".join(words[:8]),  # the item split across two documents...
+        " ".join(words[8:]) + " " + prose(rng, 300),  # ...must not match
+        prose(rng, 200) + " " + item + " " + prose(rng, 100),
+        "",
+        item,
+    ]
     ids = [matcher.word_ids(t) for t in texts]
     hits = batch_hits(ids, matcher)
     assert hits == [batch_hits([i], matcher)[0] for i in ids]
@@ -133,7 +150,7 @@ def test_book_length_document_is_cut_near_its_end():
     cleaned, cut, collisions = decontaminate_text(book, matcher, CutPolicy())
     assert collisions == len(normalize_words(item)) - 12
     assert cut.pieces == ((0, start - 200), (start + len(item) + 200, len(book)))
-    assert cleaned == book[:start - 200] + "\n\n" + book[start + len(item) + 200:]
+    assert cleaned == book[: start - 200] + "\n\n" + book[start + len(item) + 200 :]
     assert item not in cleaned and len(book) - cut.chars_removed == len(cleaned) - 2
 
 
@@ -141,19 +158,37 @@ def test_book_length_document_is_cut_near_its_end():
 
 
 def test_field_layouts_give_what_a_model_sees():
-    assert example_texts({"query": "Q:", "choices": ["a", "b"], "gold": 1}, FieldMapping(("query",), ("choices",))) \
-        == ["Q: a", "Q: b"]
-    assert example_texts({"context_options": ["x said", "y said"], "continuation": "go."},
-                         FieldMapping(("context_options",), ("continuation",))) == ["x said go.", "y said go."]
-    assert example_texts({"context": "Q", "chain_of_thought": "so 2", "answer": 2},
-                         FieldMapping(("context",), ("chain_of_thought", "answer"))) == ["Q so 2 2"]
+    assert example_texts({"query": "Q:", "choices": ["a", "b"], "gold": 1}, FieldMapping(("query",), ("choices",))) == [
+        "Q: a",
+        "Q: b",
+    ]
+    assert example_texts(
+        {"context_options": ["x said", "y said"], "continuation": "go."},
+        FieldMapping(("context_options",), ("continuation",)),
+    ) == ["x said go.", "y said go."]
+    assert example_texts(
+        {"context": "Q", "chain_of_thought": "so 2", "answer": 2},
+        FieldMapping(("context",), ("chain_of_thought", "answer")),
+    ) == ["Q so 2 2"]
 
 
 def test_benchmark_bad_input_is_a_counted_skip_or_a_clear_error(tmp_path):
     good = json.dumps({"context": "one two three", "continuation": "four"}).encode()
     path = tmp_path / "cloze.jsonl"
-    path.write_bytes(b"\n".join([good, b"\xff\xfe not utf-8", b"{broken", b"", b"[1, 2]",
-                                 json.dumps({"context": "no continuation"}).encode(), good]) + b"\n")
+    path.write_bytes(
+        b"\n".join(
+            [
+                good,
+                b"\xff\xfe not utf-8",
+                b"{broken",
+                b"",
+                b"[1, 2]",
+                json.dumps({"context": "no continuation"}).encode(),
+                good,
+            ]
+        )
+        + b"\n"
+    )
     bench = read_benchmark(str(path))
     assert len(bench.examples) == 2
     assert bench.skipped == {"bad_json": 2, "blank": 1, "missing_fields": 1, "non_utf8": 1}
@@ -207,163 +242,591 @@ def test_ngrams_in_more_than_max_docs_documents_are_ignored():
 P = "The city council met on Tuesday to discuss the new bridge over the river near the old mill."
 Q = "What did the council discuss?"
 LAYOUT_CASES = [
-    ("hellaswag_val.jsonl", [{"ind": 24, "activity_label": "Roof shingle removal", "ctx_a": "A man is on a roof.",
-                              "ctx_b": "he", "ctx": "A man is on a roof. he", "split": "val",
-                              "split_type": "indomain", "label": 1, "endings": ["is ripping tiles off.", "sings."],
-                              "source_id": "activitynet~v_-JhWjGDPHMY"}],
-     [["Roof shingle removal A man is on a roof. he is ripping tiles off.",
-       "Roof shingle removal A man is on a roof. he sings."]]),
-    ("race_high_test.jsonl", [{" example_id": "high132.txt", " article": P, " question": Q,  # keys as released
-                               " options": ["the bridge", "the mill"], " answer": "A"}],
-     [[f"{P} {Q} the bridge", f"{P} {Q} the mill"]]),
-    ("race_middle_test.json", [{"answers": ["A", "B"], "options": [["the bridge", "taxes"], ["Tuesday", "Monday"]],
-                                "questions": [Q, "When?"], "article": P, "id": "middle1.txt"}],
-     [[f"{P} {Q} the bridge", f"{P} {Q} taxes"], [f"{P} When? Tuesday", f"{P} When? Monday"]]),
-    ("boolq_val.jsonl", [{"question": "is the bridge new", "passage": P, "idx": 0, "label": True}],
-     [[f"{P} is the bridge new"]]),
-    ("boolq_dev.jsonl", [{"question": "is the bridge new", "title": "Bridge", "answer": True, "passage": P}],
-     [[f"{P} is the bridge new"]]),
-    ("cb_val.jsonl", [{"premise": P, "hypothesis": "A bridge exists.", "label": "entailment", "idx": 0}],
-     [[f"{P} A bridge exists."]]),
-    ("anli_r1_test.jsonl", [{"uid": "x", "context": P, "hypothesis": "A bridge exists.", "label": "e",
-                             "model_label": "n", "emturk": False, "genre": "", "reason": "it says so", "tag": ""}],
-     [[f"{P} A bridge exists."]]),
-    ("anli_r2_test_hf.jsonl", [{"uid": "x", "premise": P, "hypothesis": "No.", "label": 2, "reason": ""}],
-     [[f"{P} No."]]),
-    ("copa_val.jsonl", [{"premise": "The man broke his toe.", "choice1": "He dropped a hammer on his foot.",
-                         "choice2": "He got a hole in his sock.", "question": "cause", "idx": 0, "label": 0}],
-     [["The man broke his toe. He dropped a hammer on his foot.",
-       "The man broke his toe. He got a hole in his sock."]]),
-    ("multirc_val.jsonl", [{"idx": 0, "version": 1.1, "passage": {"text": P, "questions": [
-        {"question": Q, "idx": 0, "answers": [{"text": "a bridge", "idx": 0, "label": 1},
-                                              {"text": "taxes", "idx": 1, "label": 0}]}]}}],
-     [[f"{P} {Q} a bridge", f"{P} {Q} taxes"]]),
-    ("multirc_hf_val.jsonl", [{"paragraph": P, "question": Q, "answer": "a bridge",
-                               "idx": {"paragraph": 0, "question": 0, "answer": 0}, "label": 1}],
-     [[f"{P} {Q} a bridge"]]),
-    ("record_val.jsonl", [{"source": "Daily mail", "idx": 0,
-                          "passage": {"text": P, "entities": [{"start": 4, "end": 7}]},
-                          "qas": [{"query": "@placeholder met on Tuesday", "idx": 0,
-                                   "answers": [{"start": 4, "end": 7, "text": "city council"}]}]}],
-     [[f"{P} city council met on Tuesday"]]),
-    ("record_hf_val.jsonl", [{"passage": P, "query": "The @placeholder met", "entities": ["council"],
-                              "entity_spans": {"text": ["council"], "start": [9], "end": [16]},
-                              "answers": ["council"], "idx": {"passage": 0, "query": 0}}],
-     [[f"{P} The council met"]]),
-    ("wic_val.jsonl", [{"word": "place", "sentence1": "Do you want to come over to my place later?",
-                        "sentence2": "A political system with no place for the less prominent groups.", "idx": 0,
-                        "label": False, "start1": 31, "start2": 27, "end1": 36, "end2": 32}],
-     [["Do you want to come over to my place later? A political system with no place for the less prominent groups."]]),
-    ("wsc_val.jsonl", [{"text": P, "target": {"span1_text": "council", "span2_text": "it", "span1_index": 2,
-                                              "span2_index": 9}, "idx": 0, "label": False}],
-     [[P]]),
-    ("squad_dev-v2.0.json", {"version": "v2.0", "data": [{"title": "Bridges", "paragraphs": [{"context": P, "qas": [
-        {"question": Q, "id": "1", "answers": [{"text": "the new bridge", "answer_start": 40}], "is_impossible": False},
-        {"question": "Who paid?", "id": "2", "answers": [], "is_impossible": True,
-         "plausible_answers": [{"text": "the council", "answer_start": 4}]}]}]}]},
-     [[f"{P} {Q} the new bridge"], [f"{P} Who paid?"]]),
-    ("squad_validation.jsonl", [{"id": "1", "title": "Bridges", "context": P, "question": Q,
-                                 "answers": {"text": ["the new bridge", "bridge"], "answer_start": [40, 44]}}],
-     [[f"{P} {Q} the new bridge", f"{P} {Q} bridge"]]),
-    ("quac_val_v0.2.json", {"data": [{"paragraphs": [{"context": P + " CANNOTANSWER", "id": "C_1", "qas": [
-        {"question": Q, "id": "C_1_q#0", "followup": "y", "yesno": "x",
-         "answers": [{"text": "the new bridge", "answer_start": 40}],
-         "orig_answer": {"text": "the new bridge", "answer_start": 40}}]}],
-        "section_title": "History", "background": "A town.", "title": "Millbrook"}]},
-     [[f"{P} CANNOTANSWER {Q} the new bridge"]]),
-    ("quac_hf_validation.jsonl", [{"dialogue_id": "C_1", "wikipedia_page_title": "Millbrook", "background": "A town.",
-                                   "section_title": "History", "context": P, "turn_ids": ["C_1_q#0", "C_1_q#1"],
-                                   "questions": [Q, "When?"], "followups": [0, 1], "yesnos": [2, 2],
-                                   "answers": {"texts": [["the new bridge"], ["on Tuesday"]],
-                                               "answer_starts": [[40], [25]]},
-                                   "orig_answers": {"texts": ["the new bridge", "on Tuesday"],
-                                                    "answer_starts": [40, 25]}}],
-     [[f"{P} {Q} the new bridge"], [f"{P} When? on Tuesday"]]),
-    ("coqa-dev-v1.0.json", {"version": "1.0", "data": [{"source": "mctest", "id": "3dr", "filename": "mc160.test.41",
-                                                        "story": P, "name": "mc160.test.41",
-                                                        "questions": [{"input_text": Q, "turn_id": 1}],
-                                                        "answers": [{"span_start": 40, "span_end": 54, "turn_id": 1,
-                                                                     "span_text": "the new bridge",
-                                                                     "input_text": "a bridge"}],
-                                                        "additional_answers": {"0": []}}]},
-     [[f"{P} {Q} a bridge"]]),
-    ("coqa_hf_validation.jsonl", [{"source": "mctest", "story": P, "questions": [Q, "When?"],
-                                   "answers": {"input_text": ["a bridge", "Tuesday"], "answer_start": [40, 25],
-                                               "answer_end": [54, 32]}}],
-     [[f"{P} {Q} a bridge"], [f"{P} When? Tuesday"]]),
-    ("drop_dataset_dev.json", {"nfl_1184": {"passage": P, "wiki_url": "https://en.wikipedia.org/wiki/x", "qa_pairs": [
-        {"question": "How many bridges?", "query_id": "f37", "validated_answers": [],
-         "answer": {"number": "1", "date": {"day": "", "month": "", "year": ""}, "spans": []}},
-        {"question": "Who met?", "query_id": "f38",
-         "answer": {"number": "", "date": {"day": "", "month": "", "year": ""}, "spans": ["city council"]}}]}},
-     [[f"{P} How many bridges? 1"], [f"{P} Who met? city council"]]),
-    ("drop_hf_validation.jsonl", [{"section_id": "nfl_1184", "query_id": "f38", "passage": P, "question": "Who met?",
-                                   "answers_spans": {"spans": ["city council"], "types": ["span"]}}],
-     [[f"{P} Who met? city council"]]),
-    ("cloze_test_val__spring2016.csv",
-     "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,RandomFifthSentenceQuiz1,"
-     "RandomFifthSentenceQuiz2,AnswerRightEnding\n"
-     "138d5bfb,Rick grew up poor.,He joined a gang.,He got shot.,He quit.,He is happy now.,He joined again.,1\n",
-     [["Rick grew up poor. He joined a gang. He got shot. He quit. He is happy now.",
-       "Rick grew up poor. He joined a gang. He got shot. He quit. He joined again."]]),
-    ("story_cloze_hf_test.jsonl", [{"story_id": "b9", "input_sentence_1": "A.", "input_sentence_2": "B.",
-                                    "input_sentence_3": "C.", "input_sentence_4": "D.", "sentence_quiz1": "E.",
-                                    "sentence_quiz2": "F.", "answer_right_ending": 1}],
-     [["A. B. C. D. E.", "A. B. C. D. F."]]),
-    ("webquestions.examples.test.json", [{"url": "http://www.freebase.com/view/en/justin_bieber",
-                                          "targetValue": "(list (description \"Jazmyn Bieber\"))",
-                                          "utterance": "what is the name of justin bieber brother?"}],
-     [["what is the name of justin bieber brother?"]]),
-    ("web_questions_hf_test.jsonl", [{"url": "http://x", "question": "who is he?", "answers": ["Jazmyn", "Jaxon"]}],
-     [["who is he? Jazmyn", "who is he? Jaxon"]]),
-    ("nq_simplified_dev.jsonl", [{"document_text": "Email marketing <P> Opt-in email is ...", "question_text": Q,
-                                  "long_answer_candidates": [{"start_token": 0, "top_level": True, "end_token": 9}],
-                                  "annotations": [], "document_url": "https://x", "example_id": 56}],
-     [[Q]]),
-    ("nq_open_test.jsonl", [{"question": Q, "answer": ["a bridge", "the bridge"]}],
-     [[f"{Q} a bridge", f"{Q} the bridge"]]),
-    ("unfiltered-web-dev.json", {"Data": [{"Answer": {"Aliases": ["Sunset Blvd"], "Value": "Sunset Boulevard",
-                                                      "NormalizedValue": "sunset boulevard", "Type": "WikipediaEntity"},
-                                           "EntityPages": [], "Question": "Which musical premiered in 1993?",
-                                           "QuestionId": "tc_33", "QuestionSource": "http://x", "SearchResults": []},
-                                          {"EntityPages": [], "Question": "Who wrote it?", "QuestionId": "tc_34",
-                                           "QuestionSource": "http://x", "SearchResults": []}],
-                                 "Domain": "Web", "Split": "dev", "VerifiedEval": False, "Version": 1.0},
-     [["Which musical premiered in 1993? Sunset Boulevard"], ["Who wrote it?"]]),
-    ("trivia_qa_hf_validation.jsonl", [{"question": "Which musical?", "question_id": "tc_33", "question_source": "x",
-                                        "entity_pages": {"title": []}, "search_results": {"title": []},
-                                        "answer": {"aliases": ["Sunset Blvd"], "value": "Sunset Boulevard",
-                                                   "normalized_value": "sunset boulevard", "type": "Wiki"}}],
-     [["Which musical? Sunset Boulevard"]]),
+    (
+        "hellaswag_val.jsonl",
+        [
+            {
+                "ind": 24,
+                "activity_label": "Roof shingle removal",
+                "ctx_a": "A man is on a roof.",
+                "ctx_b": "he",
+                "ctx": "A man is on a roof. he",
+                "split": "val",
+                "split_type": "indomain",
+                "label": 1,
+                "endings": ["is ripping tiles off.", "sings."],
+                "source_id": "activitynet~v_-JhWjGDPHMY",
+            }
+        ],
+        [
+            [
+                "Roof shingle removal A man is on a roof. he is ripping tiles off.",
+                "Roof shingle removal A man is on a roof. he sings.",
+            ]
+        ],
+    ),
+    (
+        "race_high_test.jsonl",
+        [
+            {
+                " example_id": "high132.txt",
+                " article": P,
+                " question": Q,  # keys as released
+                " options": ["the bridge", "the mill"],
+                " answer": "A",
+            }
+        ],
+        [[f"{P} {Q} the bridge", f"{P} {Q} the mill"]],
+    ),
+    (
+        "race_middle_test.json",
+        [
+            {
+                "answers": ["A", "B"],
+                "options": [["the bridge", "taxes"], ["Tuesday", "Monday"]],
+                "questions": [Q, "When?"],
+                "article": P,
+                "id": "middle1.txt",
+            }
+        ],
+        [[f"{P} {Q} the bridge", f"{P} {Q} taxes"], [f"{P} When? Tuesday", f"{P} When? Monday"]],
+    ),
+    (
+        "boolq_val.jsonl",
+        [{"question": "is the bridge new", "passage": P, "idx": 0, "label": True}],
+        [[f"{P} is the bridge new"]],
+    ),
+    (
+        "boolq_dev.jsonl",
+        [{"question": "is the bridge new", "title": "Bridge", "answer": True, "passage": P}],
+        [[f"{P} is the bridge new"]],
+    ),
+    (
+        "cb_val.jsonl",
+        [{"premise": P, "hypothesis": "A bridge exists.", "label": "entailment", "idx": 0}],
+        [[f"{P} A bridge exists."]],
+    ),
+    (
+        "anli_r1_test.jsonl",
+        [
+            {
+                "uid": "x",
+                "context": P,
+                "hypothesis": "A bridge exists.",
+                "label": "e",
+                "model_label": "n",
+                "emturk": False,
+                "genre": "",
+                "reason": "it says so",
+                "tag": "",
+            }
+        ],
+        [[f"{P} A bridge exists."]],
+    ),
+    (
+        "anli_r2_test_hf.jsonl",
+        [{"uid": "x", "premise": P, "hypothesis": "No.", "label": 2, "reason": ""}],
+        [[f"{P} No."]],
+    ),
+    (
+        "copa_val.jsonl",
+        [
+            {
+                "premise": "The man broke his toe.",
+                "choice1": "He dropped a hammer on his foot.",
+                "choice2": "He got a hole in his sock.",
+                "question": "cause",
+                "idx": 0,
+                "label": 0,
+            }
+        ],
+        [
+            [
+                "The man broke his toe. He dropped a hammer on his foot.",
+                "The man broke his toe. He got a hole in his sock.",
+            ]
+        ],
+    ),
+    (
+        "multirc_val.jsonl",
+        [
+            {
+                "idx": 0,
+                "version": 1.1,
+                "passage": {
+                    "text": P,
+                    "questions": [
+                        {
+                            "question": Q,
+                            "idx": 0,
+                            "answers": [
+                                {"text": "a bridge", "idx": 0, "label": 1},
+                                {"text": "taxes", "idx": 1, "label": 0},
+                            ],
+                        }
+                    ],
+                },
+            }
+        ],
+        [[f"{P} {Q} a bridge", f"{P} {Q} taxes"]],
+    ),
+    (
+        "multirc_hf_val.jsonl",
+        [
+            {
+                "paragraph": P,
+                "question": Q,
+                "answer": "a bridge",
+                "idx": {"paragraph": 0, "question": 0, "answer": 0},
+                "label": 1,
+            }
+        ],
+        [[f"{P} {Q} a bridge"]],
+    ),
+    (
+        "record_val.jsonl",
+        [
+            {
+                "source": "Daily mail",
+                "idx": 0,
+                "passage": {"text": P, "entities": [{"start": 4, "end": 7}]},
+                "qas": [
+                    {
+                        "query": "@placeholder met on Tuesday",
+                        "idx": 0,
+                        "answers": [{"start": 4, "end": 7, "text": "city council"}],
+                    }
+                ],
+            }
+        ],
+        [[f"{P} city council met on Tuesday"]],
+    ),
+    (
+        "record_hf_val.jsonl",
+        [
+            {
+                "passage": P,
+                "query": "The @placeholder met",
+                "entities": ["council"],
+                "entity_spans": {"text": ["council"], "start": [9], "end": [16]},
+                "answers": ["council"],
+                "idx": {"passage": 0, "query": 0},
+            }
+        ],
+        [[f"{P} The council met"]],
+    ),
+    (
+        "wic_val.jsonl",
+        [
+            {
+                "word": "place",
+                "sentence1": "Do you want to come over to my place later?",
+                "sentence2": "A political system with no place for the less prominent groups.",
+                "idx": 0,
+                "label": False,
+                "start1": 31,
+                "start2": 27,
+                "end1": 36,
+                "end2": 32,
+            }
+        ],
+        [
+            [
+                "Do you want to come over to my place later? "
+                "A political system with no place for the less prominent groups."
+            ]
+        ],
+    ),
+    (
+        "wsc_val.jsonl",
+        [
+            {
+                "text": P,
+                "target": {"span1_text": "council", "span2_text": "it", "span1_index": 2, "span2_index": 9},
+                "idx": 0,
+                "label": False,
+            }
+        ],
+        [[P]],
+    ),
+    (
+        "squad_dev-v2.0.json",
+        {
+            "version": "v2.0",
+            "data": [
+                {
+                    "title": "Bridges",
+                    "paragraphs": [
+                        {
+                            "context": P,
+                            "qas": [
+                                {
+                                    "question": Q,
+                                    "id": "1",
+                                    "answers": [{"text": "the new bridge", "answer_start": 40}],
+                                    "is_impossible": False,
+                                },
+                                {
+                                    "question": "Who paid?",
+                                    "id": "2",
+                                    "answers": [],
+                                    "is_impossible": True,
+                                    "plausible_answers": [{"text": "the council", "answer_start": 4}],
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+        [[f"{P} {Q} the new bridge"], [f"{P} Who paid?"]],
+    ),
+    (
+        "squad_validation.jsonl",
+        [
+            {
+                "id": "1",
+                "title": "Bridges",
+                "context": P,
+                "question": Q,
+                "answers": {"text": ["the new bridge", "bridge"], "answer_start": [40, 44]},
+            }
+        ],
+        [[f"{P} {Q} the new bridge", f"{P} {Q} bridge"]],
+    ),
+    (
+        "quac_val_v0.2.json",
+        {
+            "data": [
+                {
+                    "paragraphs": [
+                        {
+                            "context": P + " CANNOTANSWER",
+                            "id": "C_1",
+                            "qas": [
+                                {
+                                    "question": Q,
+                                    "id": "C_1_q#0",
+                                    "followup": "y",
+                                    "yesno": "x",
+                                    "answers": [{"text": "the new bridge", "answer_start": 40}],
+                                    "orig_answer": {"text": "the new bridge", "answer_start": 40},
+                                }
+                            ],
+                        }
+                    ],
+                    "section_title": "History",
+                    "background": "A town.",
+                    "title": "Millbrook",
+                }
+            ]
+        },
+        [[f"{P} CANNOTANSWER {Q} the new bridge"]],
+    ),
+    (
+        "quac_hf_validation.jsonl",
+        [
+            {
+                "dialogue_id": "C_1",
+                "wikipedia_page_title": "Millbrook",
+                "background": "A town.",
+                "section_title": "History",
+                "context": P,
+                "turn_ids": ["C_1_q#0", "C_1_q#1"],
+                "questions": [Q, "When?"],
+                "followups": [0, 1],
+                "yesnos": [2, 2],
+                "answers": {"texts": [["the new bridge"], ["on Tuesday"]], "answer_starts": [[40], [25]]},
+                "orig_answers": {"texts": ["the new bridge", "on Tuesday"], "answer_starts": [40, 25]},
+            }
+        ],
+        [[f"{P} {Q} the new bridge"], [f"{P} When? on Tuesday"]],
+    ),
+    (
+        "coqa-dev-v1.0.json",
+        {
+            "version": "1.0",
+            "data": [
+                {
+                    "source": "mctest",
+                    "id": "3dr",
+                    "filename": "mc160.test.41",
+                    "story": P,
+                    "name": "mc160.test.41",
+                    "questions": [{"input_text": Q, "turn_id": 1}],
+                    "answers": [
+                        {
+                            "span_start": 40,
+                            "span_end": 54,
+                            "turn_id": 1,
+                            "span_text": "the new bridge",
+                            "input_text": "a bridge",
+                        }
+                    ],
+                    "additional_answers": {"0": []},
+                }
+            ],
+        },
+        [[f"{P} {Q} a bridge"]],
+    ),
+    (
+        "coqa_hf_validation.jsonl",
+        [
+            {
+                "source": "mctest",
+                "story": P,
+                "questions": [Q, "When?"],
+                "answers": {"input_text": ["a bridge", "Tuesday"], "answer_start": [40, 25], "answer_end": [54, 32]},
+            }
+        ],
+        [[f"{P} {Q} a bridge"], [f"{P} When? Tuesday"]],
+    ),
+    (
+        "drop_dataset_dev.json",
+        {
+            "nfl_1184": {
+                "passage": P,
+                "wiki_url": "https://en.wikipedia.org/wiki/x",
+                "qa_pairs": [
+                    {
+                        "question": "How many bridges?",
+                        "query_id": "f37",
+                        "validated_answers": [],
+                        "answer": {"number": "1", "date": {"day": "", "month": "", "year": ""}, "spans": []},
+                    },
+                    {
+                        "question": "Who met?",
+                        "query_id": "f38",
+                        "answer": {
+                            "number": "",
+                            "date": {"day": "", "month": "", "year": ""},
+                            "spans": ["city council"],
+                        },
+                    },
+                ],
+            }
+        },
+        [[f"{P} How many bridges? 1"], [f"{P} Who met? city council"]],
+    ),
+    (
+        "drop_hf_validation.jsonl",
+        [
+            {
+                "section_id": "nfl_1184",
+                "query_id": "f38",
+                "passage": P,
+                "question": "Who met?",
+                "answers_spans": {"spans": ["city council"], "types": ["span"]},
+            }
+        ],
+        [[f"{P} Who met? city council"]],
+    ),
+    (
+        "cloze_test_val__spring2016.csv",
+        "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,RandomFifthSentenceQuiz1,"
+        "RandomFifthSentenceQuiz2,AnswerRightEnding\n"
+        "138d5bfb,Rick grew up poor.,He joined a gang.,He got shot.,He quit.,He is happy now.,He joined again.,1\n",
+        [
+            [
+                "Rick grew up poor. He joined a gang. He got shot. He quit. He is happy now.",
+                "Rick grew up poor. He joined a gang. He got shot. He quit. He joined again.",
+            ]
+        ],
+    ),
+    (
+        "story_cloze_hf_test.jsonl",
+        [
+            {
+                "story_id": "b9",
+                "input_sentence_1": "A.",
+                "input_sentence_2": "B.",
+                "input_sentence_3": "C.",
+                "input_sentence_4": "D.",
+                "sentence_quiz1": "E.",
+                "sentence_quiz2": "F.",
+                "answer_right_ending": 1,
+            }
+        ],
+        [["A. B. C. D. E.", "A. B. C. D. F."]],
+    ),
+    (
+        "webquestions.examples.test.json",
+        [
+            {
+                "url": "http://www.freebase.com/view/en/justin_bieber",
+                "targetValue": '(list (description "Jazmyn Bieber"))',
+                "utterance": "what is the name of justin bieber brother?",
+            }
+        ],
+        [["what is the name of justin bieber brother?"]],
+    ),
+    (
+        "web_questions_hf_test.jsonl",
+        [{"url": "http://x", "question": "who is he?", "answers": ["Jazmyn", "Jaxon"]}],
+        [["who is he? Jazmyn", "who is he? Jaxon"]],
+    ),
+    (
+        "nq_simplified_dev.jsonl",
+        [
+            {
+                "document_text": "Email marketing <P> Opt-in email is ...",
+                "question_text": Q,
+                "long_answer_candidates": [{"start_token": 0, "top_level": True, "end_token": 9}],
+                "annotations": [],
+                "document_url": "https://x",
+                "example_id": 56,
+            }
+        ],
+        [[Q]],
+    ),
+    (
+        "nq_open_test.jsonl",
+        [{"question": Q, "answer": ["a bridge", "the bridge"]}],
+        [[f"{Q} a bridge", f"{Q} the bridge"]],
+    ),
+    (
+        "unfiltered-web-dev.json",
+        {
+            "Data": [
+                {
+                    "Answer": {
+                        "Aliases": ["Sunset Blvd"],
+                        "Value": "Sunset Boulevard",
+                        "NormalizedValue": "sunset boulevard",
+                        "Type": "WikipediaEntity",
+                    },
+                    "EntityPages": [],
+                    "Question": "Which musical premiered in 1993?",
+                    "QuestionId": "tc_33",
+                    "QuestionSource": "http://x",
+                    "SearchResults": [],
+                },
+                {
+                    "EntityPages": [],
+                    "Question": "Who wrote it?",
+                    "QuestionId": "tc_34",
+                    "QuestionSource": "http://x",
+                    "SearchResults": [],
+                },
+            ],
+            "Domain": "Web",
+            "Split": "dev",
+            "VerifiedEval": False,
+            "Version": 1.0,
+        },
+        [["Which musical premiered in 1993? Sunset Boulevard"], ["Who wrote it?"]],
+    ),
+    (
+        "trivia_qa_hf_validation.jsonl",
+        [
+            {
+                "question": "Which musical?",
+                "question_id": "tc_33",
+                "question_source": "x",
+                "entity_pages": {"title": []},
+                "search_results": {"title": []},
+                "answer": {
+                    "aliases": ["Sunset Blvd"],
+                    "value": "Sunset Boulevard",
+                    "normalized_value": "sunset boulevard",
+                    "type": "Wiki",
+                },
+            }
+        ],
+        [["Which musical? Sunset Boulevard"]],
+    ),
     ("lambada_test.jsonl", [{"text": P}], [[P]]),
     ("lambada_hf_test.jsonl", [{"text": P, "domain": None}], [[P]]),
-    ("piqa_valid.jsonl", [{"goal": "How do I ready a guinea pig cage?", "sol1": "Use paper.", "sol2": "Use jello.",
-                           "id": "a"}],
-     [["How do I ready a guinea pig cage? Use paper.", "How do I ready a guinea pig cage? Use jello."]]),
-    ("winogrande_dev.jsonl", [{"qID": "3QHITW7OYO7Q6B6ISU2UMJB84ZLAQE-2",
-                               "sentence": "Ian volunteered to eat Dennis's menudo after already having a bowl "
-                                           "because _ despised eating intestine.", "option1": "Ian",
-                               "option2": "Dennis", "answer": "2"}],
-     [["Ian volunteered to eat Dennis's menudo after already having a bowl because Ian despised eating intestine.",
-       "Ian volunteered to eat Dennis's menudo after already having a bowl because Dennis despised eating "
-       "intestine."]]),
-    ("ARC-Challenge-Test.jsonl", [{"id": "Mercury_7175875", "answerKey": "C", "question": {
-        "stem": "An astronomer observes that a planet rotates faster.", "choices": [
-            {"text": "Planetary density will decrease.", "label": "A"},
-            {"text": "Gravity will grow.", "label": "B"}]}}],
-     [["An astronomer observes that a planet rotates faster. Planetary density will decrease.",
-       "An astronomer observes that a planet rotates faster. Gravity will grow."]]),
-    ("ai2_arc_hf_test.jsonl", [{"id": "M_1", "question": "Which is a gas?",
-                                "choices": {"text": ["Steam", "Ice"], "label": ["A", "B"]}, "answerKey": "A"}],
-     [["Which is a gas? Steam", "Which is a gas? Ice"]]),
-    ("openbookqa_test.jsonl", [{"id": "8-376", "question": {"stem": "Frilled sharks live", "choices": [
-        {"text": "on the ocean floor", "label": "A"}, {"text": "in trees", "label": "B"}]}, "answerKey": "A",
-        "fact1": "deep sea animals live deep in the ocean", "humanScore": 1.0, "clarity": 2.0,
-        "turkIdAnonymized": "b356d338b7"}],
-     [["Frilled sharks live on the ocean floor", "Frilled sharks live in trees"]]),
-    ("openbookqa_hf_test.jsonl", [{"id": "8-376", "question_stem": "Frilled sharks live",
-                                   "choices": {"text": ["deep", "high"], "label": ["A", "B"]}, "answerKey": "A"}],
-     [["Frilled sharks live deep", "Frilled sharks live high"]]),
+    (
+        "piqa_valid.jsonl",
+        [{"goal": "How do I ready a guinea pig cage?", "sol1": "Use paper.", "sol2": "Use jello.", "id": "a"}],
+        [["How do I ready a guinea pig cage? Use paper.", "How do I ready a guinea pig cage? Use jello."]],
+    ),
+    (
+        "winogrande_dev.jsonl",
+        [
+            {
+                "qID": "3QHITW7OYO7Q6B6ISU2UMJB84ZLAQE-2",
+                "sentence": "Ian volunteered to eat Dennis's menudo after already having a bowl "
+                "because _ despised eating intestine.",
+                "option1": "Ian",
+                "option2": "Dennis",
+                "answer": "2",
+            }
+        ],
+        [
+            [
+                "Ian volunteered to eat Dennis's menudo after already having a bowl "
+                "because Ian despised eating intestine.",
+                "Ian volunteered to eat Dennis's menudo after already having a bowl because Dennis despised eating "
+                "intestine.",
+            ]
+        ],
+    ),
+    (
+        "ARC-Challenge-Test.jsonl",
+        [
+            {
+                "id": "Mercury_7175875",
+                "answerKey": "C",
+                "question": {
+                    "stem": "An astronomer observes that a planet rotates faster.",
+                    "choices": [
+                        {"text": "Planetary density will decrease.", "label": "A"},
+                        {"text": "Gravity will grow.", "label": "B"},
+                    ],
+                },
+            }
+        ],
+        [
+            [
+                "An astronomer observes that a planet rotates faster. Planetary density will decrease.",
+                "An astronomer observes that a planet rotates faster. Gravity will grow.",
+            ]
+        ],
+    ),
+    (
+        "ai2_arc_hf_test.jsonl",
+        [
+            {
+                "id": "M_1",
+                "question": "Which is a gas?",
+                "choices": {"text": ["Steam", "Ice"], "label": ["A", "B"]},
+                "answerKey": "A",
+            }
+        ],
+        [["Which is a gas? Steam", "Which is a gas? Ice"]],
+    ),
+    (
+        "openbookqa_test.jsonl",
+        [
+            {
+                "id": "8-376",
+                "question": {
+                    "stem": "Frilled sharks live",
+                    "choices": [{"text": "on the ocean floor", "label": "A"}, {"text": "in trees", "label": "B"}],
+                },
+                "answerKey": "A",
+                "fact1": "deep sea animals live deep in the ocean",
+                "humanScore": 1.0,
+                "clarity": 2.0,
+                "turkIdAnonymized": "b356d338b7",
+            }
+        ],
+        [["Frilled sharks live on the ocean floor", "Frilled sharks live in trees"]],
+    ),
+    (
+        "openbookqa_hf_test.jsonl",
+        [
+            {
+                "id": "8-376",
+                "question_stem": "Frilled sharks live",
+                "choices": {"text": ["deep", "high"], "label": ["A", "B"]},
+                "answerKey": "A",
+            }
+        ],
+        [["Frilled sharks live deep", "Frilled sharks live high"]],
+    ),
 ]
 
 
@@ -381,8 +844,9 @@ def write_benchmark_file(path: Path, payload) -> Path:
 def test_gpt3_benchmarks_are_read_in_their_distributed_layouts(tmp_path, file_name, payload, expected):
     bench = read_benchmark(str(write_benchmark_file(tmp_path / file_name, payload)))
     assert not bench.skipped
-    assert [sorted(texts) for texts in bench.examples] == \
-        [sorted(normalize_words(text) for text in texts) for texts in expected]
+    assert [sorted(texts) for texts in bench.examples] == [
+        sorted(normalize_words(text) for text in texts) for texts in expected
+    ]
     assert parse_field_mapping(str(bench.mapping)) == replace(bench.mapping, ignore=frozenset())  # the notebook's way
 
 
@@ -418,18 +882,26 @@ def test_contamination_table_reads_like_gpt3_table_c1(tmp_path):
     _, report, totals = contamination(list(loaded.values()), [(13, int(h), "web", 1) for h in dirty], CutPolicy())
     summary = summarize({}, report, {"benchmark": 0, **totals}, CutPolicy())
     table = summary["contamination_table"]
-    assert [(r["benchmark"], r["split"], r["total"], r["dirty"], r["clean"], r["too_short"], r["clean_percent"])
-            for r in table] == [("b_dev", "dev", 2, 1, 1, 0, 50.0), ("c", "unknown", 3, 1, 1, 1, 33.3),
-                                ("a_test", "test", 4, 1, 3, 0, 75.0), ("d_validation", "validation", 2, 0, 2, 0, 100.0),
-                                ("e_train", "train", 0, 0, 0, 0, None)]
+    assert [
+        (r["benchmark"], r["split"], r["total"], r["dirty"], r["clean"], r["too_short"], r["clean_percent"])
+        for r in table
+    ] == [
+        ("b_dev", "dev", 2, 1, 1, 0, 50.0),
+        ("c", "unknown", 3, 1, 1, 1, 33.3),
+        ("a_test", "test", 4, 1, 3, 0, 75.0),
+        ("d_validation", "validation", 2, 0, 2, 0, 100.0),
+        ("e_train", "train", 0, 0, 0, 0, None),
+    ]
     assert json.loads(json.dumps(summary))["contamination_table"] == table
     lines = format_report(summary).splitlines()
     assert lines[0] == "| benchmark | split | N | total | dirty | clean | too short | clean % | found in |"
-    assert lines[2:7] == ["| b_dev | dev | 13 | 2 | 1 | 1 | 0 | 50.0 | web 1 |",
-                          "| c | unknown | 13 | 3 | 1 | 1 | 1 | 33.3 | web 1 |",
-                          "| a_test | test | 13 | 4 | 1 | 3 | 0 | 75.0 | web 1 |",
-                          "| d_validation | validation | 13 | 2 | 0 | 2 | 0 | 100.0 | - |",
-                          "| e_train | train | 13 | 0 | 0 | 0 | 0 | - | - |"]
+    assert lines[2:7] == [
+        "| b_dev | dev | 13 | 2 | 1 | 1 | 0 | 50.0 | web 1 |",
+        "| c | unknown | 13 | 3 | 1 | 1 | 1 | 33.3 | web 1 |",
+        "| a_test | test | 13 | 4 | 1 | 3 | 0 | 75.0 | web 1 |",
+        "| d_validation | validation | 13 | 2 | 0 | 2 | 0 | 100.0 | - |",
+        "| e_train | train | 13 | 0 | 0 | 0 | 0 | - | - |",
+    ]
 
 
 # --- the Spark job ------------------------------------------------------------------------
@@ -442,8 +914,10 @@ def planted(tmp_path_factory):
     rng = random.Random(11)
     cloze = [{"context": prose(rng, 160), "continuation": " " + rng.choice(WORDS)} for _ in range(6)]
     cloze[2] = {"context": "a short item", "continuation": " indeed"}  # fewer than 13 words
-    qa = [{"query": "Question: " + prose(rng, 90) + "?", "choices": [prose(rng, 40), prose(rng, 40)], "gold": 1}
-          for _ in range(2)]
+    qa = [
+        {"query": "Question: " + prose(rng, 90) + "?", "choices": [prose(rng, 40), prose(rng, 40)], "gold": 1}
+        for _ in range(2)
+    ]
     bench_dir = root / "benchmarks"
     bench_dir.mkdir()
     write_jsonl(bench_dir / "cloze.jsonl", cloze)
@@ -456,23 +930,27 @@ def planted(tmp_path_factory):
     page, page_at = plant(prose(rng, 1500), qa[0]["query"] + " " + qa[0]["choices"][1], 700)
     common = " ".join(seen[1].split()[5:25])  # a 20-word run of cloze[1], in 12 documents
     fragmented = " ".join([prose(rng, 600)] + [seen[3] + " " + prose(rng, 600) for _ in range(11)])
-    web = ([("page", page), ("fragmented", fragmented), ("whole-item", seen[4]), ("no-text", None)]
-           + [(f"common-{k}", plant(prose(rng, 800), common, 300)[0]) for k in range(12)]
-           + [(f"clean-{k}", prose(rng, 1200)) for k in range(5)])
+    web = (
+        [("page", page), ("fragmented", fragmented), ("whole-item", seen[4]), ("no-text", None)]
+        + [(f"common-{k}", plant(prose(rng, 800), common, 300)[0]) for k in range(12)]
+        + [(f"clean-{k}", prose(rng, 1200)) for k in range(5)]
+    )
     books = [("book", book), ("other-book", prose(rng, 300_000))]
     page_item = len(qa[0]["query"]) + 1 + len(qa[0]["choices"][1])
     expect = {
         "books_removed": len(seen[0]) + 400,
         "web_removed": page_item + 400 + len(fragmented) + len(seen[4]),
         "book": (book_at, len(seen[0])),
-        "page_text": page[:page_at - 200] + "\n\n" + page[page_at + page_item + 200:],
+        "page_text": page[: page_at - 200] + "\n\n" + page[page_at + page_item + 200 :],
     }
     return root, bench_dir, {"web": web, "books": books}, expect
 
 
 def write_dataset(spark, path: Path, rows: list, partitions: int) -> str:
-    frame = spark.createDataFrame([(doc_id, f"https://example.com/{doc_id}", text) for doc_id, text in rows],
-                                  "doc_id string, url string, text string")
+    frame = spark.createDataFrame(
+        [(doc_id, f"https://example.com/{doc_id}", text) for doc_id, text in rows],
+        "doc_id string, url string, text string",
+    )
     frame.repartition(partitions).write.mode("overwrite").parquet(str(path))
     return str(path)
 
@@ -481,8 +959,10 @@ def run_planted(spark, planted, out: Path, partitions: int) -> dict:
     from curation.corpora import CorpusSpec
 
     root, bench_dir, datasets, _ = planted
-    inputs = {name: CorpusSpec(name, write_dataset(spark, out / "in" / name, rows, partitions))
-              for name, rows in datasets.items()}
+    inputs = {
+        name: CorpusSpec(name, write_dataset(spark, out / "in" / name, rows, partitions))
+        for name, rows in datasets.items()
+    }
     return decontaminate(spark, inputs, load_benchmarks(str(bench_dir)), str(out / "run"))
 
 
@@ -513,14 +993,17 @@ def test_planted_contamination_is_found_cut_and_reported(spark, planted, tmp_pat
     book = spark.read.parquet(str(run / "books" / "documents")).filter("doc_id = 'book'").first()["text"]
     start, length = expect["book"]
     original = dict(planted[2]["books"])["book"]
-    assert book == original[:start - 200] + "\n\n" + original[start + length + 200:]
+    assert book == original[: start - 200] + "\n\n" + original[start + length + 200 :]
     ledger = spark.read.parquet(str(run / "books" / "ledger")).collect()
     assert [(r["doc_id"], r["outcome"], r["chars_removed"]) for r in ledger] == [("book", "changed", length + 400)]
     assert "| cloze | unknown | 13 | 6 | 3 | 2 | 1 | 33.3 | books 1, web 2 |" in (run / "report.md").read_text()
 
     again = run_planted(spark, planted, tmp_path / "again", partitions=1)  # other partitioning, same result
     assert again == summary
-    rerun = {r["doc_id"]: r["text"] for r in spark.read.parquet(str(tmp_path / "again" / "run" / "web" / "documents")).collect()}
+    rerun = {
+        r["doc_id"]: r["text"]
+        for r in spark.read.parquet(str(tmp_path / "again" / "run" / "web" / "documents")).collect()
+    }
     assert rerun == {d: r["text"] for d, r in docs.items()}
 
 
@@ -553,8 +1036,10 @@ def test_sample_overlap_pages_are_found(spark, sample_dir, tmp_path):
 
     crawl = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
     extract_to_parquet(spark, crawl, str(tmp_path / "extract"), ExtractOptions(extractor="resiliparse"))
-    inputs = {"crawl": CorpusSpec("crawl", str(tmp_path / "extract" / "documents")),
-              "books": CorpusSpec("books", str(sample_dir / "reference" / "books.jsonl.gz"))}
+    inputs = {
+        "crawl": CorpusSpec("crawl", str(tmp_path / "extract" / "documents")),
+        "books": CorpusSpec("books", str(sample_dir / "reference" / "books.jsonl.gz")),
+    }
     summary = decontaminate(spark, inputs, load_benchmarks(str(sample_dir / "benchmarks")), str(tmp_path / "run"))
     truth = [json.loads(line) for line in (sample_dir / "truth.jsonl").open()]
     planted_items = {t["benchmark_item"] for t in truth if t["category"] == "benchmark_overlap"}

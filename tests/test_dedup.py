@@ -24,8 +24,10 @@ from curation.dedup import (
 from curation.features import murmur3_x86_32
 from curation.spark import ConfigError
 
-WORDS = ("river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
-         "canyon lantern orchard tunnel beacon glacier compass").split()
+WORDS = (
+    "river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
+    "canyon lantern orchard tunnel beacon glacier compass"
+).split()
 
 
 def prose(seed: int, words: int = 120) -> str:
@@ -105,8 +107,10 @@ def test_connected_components_match_union_find(spark):
 
 
 def frames(spark, rows_by_dataset, partitions=2):
-    return {name: spark.createDataFrame(rows, "doc_id string, text string, quality_score double").repartition(partitions)
-            for name, rows in rows_by_dataset.items()}
+    return {
+        name: spark.createDataFrame(rows, "doc_id string, text string, quality_score double").repartition(partitions)
+        for name, rows in rows_by_dataset.items()
+    }
 
 
 def read_removals(spark, out):
@@ -116,27 +120,42 @@ def read_removals(spark, out):
 def survivor_corpus():
     base, other = prose(10, 200), prose(11, 200)
     return {
-        "crawl": [("c1", base, 0.9), ("c2", edited(base, 1, 4), 0.2), ("c3", base.upper(), None),
-                  ("c4", other, 0.1), ("c5", edited(other, 2, 3), 0.5), ("c6", edited(other, 3, 3), 0.5),
-                  ("c7", prose(12, 200), None), ("c8", "", None), ("c9", "short text", None)],
+        "crawl": [
+            ("c1", base, 0.9),
+            ("c2", edited(base, 1, 4), 0.2),
+            ("c3", base.upper(), None),
+            ("c4", other, 0.1),
+            ("c5", edited(other, 2, 3), 0.5),
+            ("c6", edited(other, 3, 3), 0.5),
+            ("c7", prose(12, 200), None),
+            ("c8", "", None),
+            ("c9", "short text", None),
+        ],
         "books": [("b1", edited(base, 4, 2), 0.0), ("b2", prose(13, 200), None)],
     }
 
 
 def test_survivor_rule_and_cross_dataset_removal(spark, tmp_path):
-    summary = deduplicate(spark, frames(spark, survivor_corpus()), str(tmp_path), DedupOptions(),
-                          priority=["books", "crawl"])
+    summary = deduplicate(
+        spark, frames(spark, survivor_corpus()), str(tmp_path), DedupOptions(), priority=["books", "crawl"]
+    )
     removed = read_removals(spark, tmp_path)
     # cluster 1: books outranks crawl, whatever the quality score: b1 survives, c3 is c1's exact copy
-    assert {d: (r["survivor_dataset"], r["survivor_doc_id"]) for d, r in removed.items() if d in ("c1", "c2", "c3")} \
-        == {"c1": ("books", "b1"), "c2": ("books", "b1"), "c3": ("books", "b1")}
+    assert {
+        d: (r["survivor_dataset"], r["survivor_doc_id"]) for d, r in removed.items() if d in ("c1", "c2", "c3")
+    } == {"c1": ("books", "b1"), "c2": ("books", "b1"), "c3": ("books", "b1")}
     assert removed["c3"]["cause"] == "fuzzy" and 0.7 <= removed["c3"]["jaccard"] < 1
     # cluster 2: all crawl, highest quality wins; a tie on quality goes to the smallest doc_id
     assert removed["c4"]["survivor_doc_id"] == "c5" and removed["c6"]["survivor_doc_id"] == "c5"
     assert set(removed) == {"c1", "c2", "c3", "c4", "c6"}
     assert removed["c4"]["cluster_id"] == removed["c6"]["cluster_id"] != removed["c1"]["cluster_id"]
-    assert summary["datasets"]["crawl"] == {"documents_in": 9, "kept": 4, "removed_exact": 0, "removed_fuzzy": 5,
-                                            "conserved": True}
+    assert summary["datasets"]["crawl"] == {
+        "documents_in": 9,
+        "kept": 4,
+        "removed_exact": 0,
+        "removed_fuzzy": 5,
+        "conserved": True,
+    }
     assert summary["empty_documents"] == 1 and summary["conserved"]
     kept = spark.read.parquet(str(tmp_path / "crawl"))
     assert kept.columns == ["doc_id", "text", "quality_score"]  # input columns kept
@@ -146,8 +165,13 @@ def test_survivor_rule_and_cross_dataset_removal(spark, tmp_path):
 
 
 def test_same_clusters_for_any_partitioning_and_exact_cause(spark, tmp_path):
-    rows = {"crawl": [(f"d{i:03d}", edited(prose(i // 4, 150), i, 2) if i % 4 else prose(i // 4, 150), float(i % 3))
-                      for i in range(60)] + [(f"x{i}", prose(0, 150), 5.0) for i in range(3)]}
+    rows = {
+        "crawl": [
+            (f"d{i:03d}", edited(prose(i // 4, 150), i, 2) if i % 4 else prose(i // 4, 150), float(i % 3))
+            for i in range(60)
+        ]
+        + [(f"x{i}", prose(0, 150), 5.0) for i in range(3)]
+    }
     results = []
     for partitions in (1, 5):
         out = tmp_path / f"p{partitions}"
@@ -172,8 +196,7 @@ def test_hot_bucket_is_split_then_skipped_and_counted(spark, tmp_path):
 
 
 def test_all_identical_documents_keep_one(spark, tmp_path):
-    rows = {"a": [(f"a{i}", "Same text   again", None) for i in range(20)],
-            "b": [("b0", "same TEXT again", None)]}
+    rows = {"a": [(f"a{i}", "Same text   again", None) for i in range(20)], "b": [("b0", "same TEXT again", None)]}
     summary = deduplicate(spark, frames(spark, rows), str(tmp_path), DedupOptions(), priority=["b", "a"])
     assert summary["kept"] == 1 and summary["removed_exact"] == 20
     assert summary["datasets"]["b"]["kept"] == 1
@@ -185,11 +208,20 @@ def test_sample_crawl_against_references_via_the_job(spark, sample_dir, tmp_path
     shards = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
     extract_to_parquet(spark, shards, str(tmp_path / "extract"), ExtractOptions())
     out = tmp_path / "dedup"
-    status = DedupJob().main([
-        "--dataset", f"webtext={sample_dir}/reference/webtext.jsonl.gz",
-        "--dataset", f"wikipedia={sample_dir}/reference/wikipedia.jsonl.gz",
-        "--dataset", f"crawl={tmp_path}/extract/documents",
-        "--priority", "webtext,wikipedia,crawl", "--output", str(out)])
+    status = DedupJob().main(
+        [
+            "--dataset",
+            f"webtext={sample_dir}/reference/webtext.jsonl.gz",
+            "--dataset",
+            f"wikipedia={sample_dir}/reference/wikipedia.jsonl.gz",
+            "--dataset",
+            f"crawl={tmp_path}/extract/documents",
+            "--priority",
+            "webtext,wikipedia,crawl",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conserved"]
@@ -232,7 +264,9 @@ def test_duplicate_doc_id_is_bad_input(spark, tmp_path):
     from curation.dedup import BadInput
 
     with pytest.raises(BadInput, match="not unique"):
-        deduplicate(spark, frames(spark, {"a": [("x", "one", None), ("x", "two", None)]}), str(tmp_path), DedupOptions())
+        deduplicate(
+            spark, frames(spark, {"a": [("x", "one", None), ("x", "two", None)]}), str(tmp_path), DedupOptions()
+        )
 
 
 def test_one_json_lines_file_is_split_over_tasks(spark, tmp_path):

@@ -54,13 +54,19 @@ def test_every_stage_refuses_an_input_without_a_text_column(sample_dir, no_text,
     webtext = sample_dir / "reference" / "webtext.jsonl.gz"
     out = tmp_path / "out"
     runs = {
-        "train_classifier": (TrainClassifierJob(), ["--positive", f"webtext={webtext}", "--negative",
-                                                    f"crawl={no_text}", "--model", str(out)]),
+        "train_classifier": (
+            TrainClassifierJob(),
+            ["--positive", f"webtext={webtext}", "--negative", f"crawl={no_text}", "--model", str(out)],
+        ),
         "filter": (FilterJob(), ["--model", str(model), "--input", str(no_text), "--output", str(out)]),
-        "dedup": (DedupJob(), ["--dataset", f"crawl={no_text}", "--dataset", f"webtext={webtext}",
-                               "--output", str(out)]),
-        "decontaminate": (DecontaminateJob(), ["--input", f"crawl={no_text}", "--benchmarks",
-                                               str(sample_dir / "benchmarks"), "--output", str(out)]),
+        "dedup": (
+            DedupJob(),
+            ["--dataset", f"crawl={no_text}", "--dataset", f"webtext={webtext}", "--output", str(out)],
+        ),
+        "decontaminate": (
+            DecontaminateJob(),
+            ["--input", f"crawl={no_text}", "--benchmarks", str(sample_dir / "benchmarks"), "--output", str(out)],
+        ),
         "mixture": (MixtureJob(), ["--dataset", f"cc={no_text}:1", "--token-budget", "1e5", "--output", str(out)]),
     }
     for name, (job, argv) in runs.items():
@@ -88,8 +94,12 @@ def test_an_output_that_cannot_be_written_is_one_line_before_spark(sample_dir, i
     assert DedupJob().main(["--dataset", f"webtext={webtext}", "--output", str(output)]) == 2
     assert one_error_line(capsys) == f"dedup: error: cannot write output {output}: {immutable}: Operation not permitted"
     nested = immutable / "runs" / "model"  # missing parents are created, in the nearest existing directory
-    assert TrainClassifierJob().main(["--positive", f"webtext={webtext}", "--negative", f"crawl={webtext}",
-                                      "--model", str(nested)]) == 2
+    assert (
+        TrainClassifierJob().main(
+            ["--positive", f"webtext={webtext}", "--negative", f"crawl={webtext}", "--model", str(nested)]
+        )
+        == 2
+    )
     assert one_error_line(capsys).startswith(f"train_classifier: error: cannot write output {nested}: {immutable}: ")
 
 
@@ -99,11 +109,14 @@ def test_pipeline_checks_its_inputs_and_run_directory_before_spark(sample_dir, n
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace(webtext, f'webtext = "{no_text}"'))
     assert PipelineJob().main(["--config", str(bad)]) == 2
-    assert one_error_line(capsys) == (f"pipeline: error: {bad}: [reference] webtext: input {no_text}/part-00000.parquet"
-                                      " has no column 'text' (its columns: doc_id, content)")
+    assert one_error_line(capsys) == (
+        f"pipeline: error: {bad}: [reference] webtext: input {no_text}/part-00000.parquet"
+        " has no column 'text' (its columns: doc_id, content)"
+    )
     locked = write_config(tmp_path / "locked.toml", immutable / "run", [str(sample_dir / "crawl")], sample_dir)
     assert PipelineJob().main(["--config", str(locked)]) == 2
     assert one_error_line(capsys).startswith(f"pipeline: error: cannot write output {immutable / 'run'}")
+
 
 def test_published_path_undoes_partial_path():
     run = os.path.join("runs", "cc")
@@ -149,11 +162,20 @@ def test_spark_is_quiet_unless_asked(tmp_path):
     script = "from curation.spark import get_spark; get_spark('quiet', master='local[1]').range(3).count()"
 
     def logged(**extra: str) -> list[str]:
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                                env={**env, **extra}, cwd=tmp_path)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**env, **extra},
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
-        return [line for line in result.stderr.replace("\r", "\n").splitlines()
-                if line.strip() and not line.lstrip().startswith("[Stage")]
+        return [
+            line
+            for line in result.stderr.replace("\r", "\n").splitlines()
+            if line.strip() and not line.lstrip().startswith("[Stage")
+        ]
 
     assert logged() == ["WARNING: Using incubator modules: jdk.incubator.vector"]  # the JVM's own, not Spark's
     assert any("INFO SparkContext: Running Spark version" in line for line in logged(CURATION_SPARK_LOG_LEVEL="INFO"))

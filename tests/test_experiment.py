@@ -30,8 +30,13 @@ def read_jsonl_gz(path: Path) -> list[dict]:
 
 def page(n: int, site: str | None, gold: str) -> dict:
     url = f"http://www.{site}/story-{n}.html" if site else None
-    return {"id": f"p{n}", "source": "test", "url": url, "gold": gold,
-            "html": f"<html><body><h1>Story {n}</h1><p>{gold}</p></body></html>"}
+    return {
+        "id": f"p{n}",
+        "source": "test",
+        "url": url,
+        "gold": gold,
+        "html": f"<html><body><h1>Story {n}</h1><p>{gold}</p></body></html>",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +44,11 @@ def shared(tmp_path_factory) -> Path:
     """A miniature of ../shared/data: two page sets on 24 sites (3 pages a site, one without gold, pages without
     URL too), three reference corpora of 20 documents, one of them twice in webtext."""
     root = tmp_path_factory.mktemp("shared")
-    pages = [page(3 * i + k, site, f"Page {3 * i + k} of {site}: words about topic {i} and part {k}.")
-             for i, site in enumerate(SITES) for k in range(3)]
+    pages = [
+        page(3 * i + k, site, f"Page {3 * i + k} of {site}: words about topic {i} and part {k}.")
+        for i, site in enumerate(SITES)
+        for k in range(3)
+    ]
     pages[1]["gold"] = ""
     pages += [page(100 + n, None, f"URL: http://nowhere\n<p> An anonymous page {n}.\n\n <h> Heading") for n in range(6)]
     write_jsonl_gz(root / "html" / "news.jsonl.gz", pages[:40])
@@ -130,8 +138,10 @@ def test_held_out_specs_name_every_held_out_text(split):
 def fake_run(root: Path, reference: Path, crawl: Path) -> Path:
     """The markers of a pipeline run whose dedup read `reference`'s corpora and whose extract read `crawl`."""
     run = root / "run"
-    inputs = {"dedup": [reference / f"{name}.jsonl.gz" for name in ("webtext", "wikipedia", "books")],
-              "extract": sorted((crawl / "crawl").glob("*.warc.gz"))}
+    inputs = {
+        "dedup": [reference / f"{name}.jsonl.gz" for name in ("webtext", "wikipedia", "books")],
+        "extract": sorted((crawl / "crawl").glob("*.warc.gz")),
+    }
     for stage, files in inputs.items():
         (run / stage).mkdir(parents=True, exist_ok=True)
         marker = {"stage": stage, "inputs": {"files": [{"path": str(f)} for f in files], "stages": {}}}

@@ -34,8 +34,11 @@ from curation.spark import ConfigError, check_java
 ARTICLE = (
     "<html><head><title>T</title></head><body><nav><a href='/'>Home</a> | <a href='/a'>About</a></nav>"
     "<article><h1>The harbor survey</h1>"
-    + "".join(f"<p>The council documented the harbor in paragraph {i}, and the merchants restored the old "
-              f"warehouses along the river before the winter storms arrived.</p>" for i in range(6))
+    + "".join(
+        f"<p>The council documented the harbor in paragraph {i}, and the merchants restored the old "
+        f"warehouses along the river before the winter storms arrived.</p>"
+        for i in range(6)
+    )
     + "</article><footer>Copyright 2024 Example Ltd. All rights reserved.</footer></body></html>"
 )
 
@@ -79,8 +82,11 @@ def _single_response_warc(path: Path, body: bytes, content_type: str = "text/htm
     with open(path, "wb") as out:
         writer = WARCWriter(out, gzip=True)
         headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record("http://bomb.example/", "response",
-                                                      payload=io.BytesIO(body), http_headers=headers))
+        writer.write_record(
+            writer.create_warc_record(
+                "http://bomb.example/", "response", payload=io.BytesIO(body), http_headers=headers
+            )
+        )
     return path
 
 
@@ -89,8 +95,9 @@ def test_html_bombs_are_counted_not_fatal(tmp_path):
     _, ledger = process_archive(str(_single_response_warc(tmp_path / "deep.warc.gz", deep)))
     assert ledger.outcomes == Counter(too_deep=1)
     huge = b"<html><body>" + b"<p>word</p>" * 100_000 + b"</body></html>"
-    _, ledger = process_archive(str(_single_response_warc(tmp_path / "huge.warc.gz", huge)),
-                                ExtractOptions(max_html_bytes=100_000))
+    _, ledger = process_archive(
+        str(_single_response_warc(tmp_path / "huge.warc.gz", huge)), ExtractOptions(max_html_bytes=100_000)
+    )
     assert ledger.outcomes == Counter(too_large=1)
 
 
@@ -123,7 +130,7 @@ def test_damaged_copies_of_a_real_file(shared_data, tmp_path):
     real = (shared_data / "warc" / "cc-main-2020-34-excerpt.warc.gz").read_bytes()
     total = warcio_record_count(shared_data / "warc" / "cc-main-2020-34-excerpt.warc.gz")
     corrupt = bytearray(real)
-    corrupt[len(real) // 3: len(real) // 3 + 200] = b"x" * 200
+    corrupt[len(real) // 3 : len(real) // 3 + 200] = b"x" * 200
     (tmp_path / "corrupt.warc.gz").write_bytes(bytes(corrupt))
     (tmp_path / "cut.warc.gz").write_bytes(real[: int(len(real) * 0.6)])
     (tmp_path / "empty.warc.gz").write_bytes(b"")
@@ -139,9 +146,13 @@ def test_damaged_copies_of_a_real_file(shared_data, tmp_path):
 
 
 def test_files_that_are_not_archives_are_not_warc_not_truncated(shared_data, tmp_path):
-    wrong = {"random.warc.gz": os.urandom(5000), "notes.warc.gz": b"hello\nthis is plain text\n",
-             "text.warc.gz": gzip.compress(b"plain text, gzipped\n" * 50), "page.warc": ARTICLE.encode(),
-             "gzip-garbage.warc.gz": b"\x1f\x8b\x08" + os.urandom(3000)}
+    wrong = {
+        "random.warc.gz": os.urandom(5000),
+        "notes.warc.gz": b"hello\nthis is plain text\n",
+        "text.warc.gz": gzip.compress(b"plain text, gzipped\n" * 50),
+        "page.warc": ARTICLE.encode(),
+        "gzip-garbage.warc.gz": b"\x1f\x8b\x08" + os.urandom(3000),
+    }
     for name, data in wrong.items():
         (tmp_path / name).write_bytes(data)
         docs, ledger = process_archive(str(tmp_path / name))
@@ -247,7 +258,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
         step = -(-len(self.body) // self.pieces)
         for start in range(0, len(self.body), step):
             time.sleep(self.pause_s)
-            self.wfile.write(self.body[start:start + step])
+            self.wfile.write(self.body[start : start + step])
             self.wfile.flush()
 
     def log_message(self, *args):
@@ -268,8 +279,11 @@ def test_stalled_server_fails_fast_slow_stream_does_not(shared_data, monkeypatch
         retries = capsys.readouterr().err.splitlines()
         assert len(retries) == 2 and all(url in line and "TimeoutError" in line for line in retries)
         assert "attempt 1/3" in retries[0] and "retrying in 0.01s" in retries[0] and "attempt 2/3" in retries[1]
-        for name, value in {"CURATION_RETRY_ATTEMPTS": "2", "CURATION_RETRY_BASE_S": "0.01",
-                            "CURATION_READ_TIMEOUT_S": "0.3"}.items():
+        for name, value in {
+            "CURATION_RETRY_ATTEMPTS": "2",
+            "CURATION_RETRY_BASE_S": "0.01",
+            "CURATION_READ_TIMEOUT_S": "0.3",
+        }.items():
             monkeypatch.setenv(name, value)
         docs, ledger = process_archive(url)
         assert docs == [] and ledger.outcomes == Counter(unreadable_file=1) and "timed out" in ledger.error_detail
@@ -312,9 +326,17 @@ def test_missing_java_is_one_clear_line(tmp_path, monkeypatch):
 
 def test_cli_rejects_missing_input_before_spark_starts(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "jobs" / "extract.py"), "--input", str(tmp_path / "nope.warc.gz"),
-         "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "jobs" / "extract.py"),
+            "--input",
+            str(tmp_path / "nope.warc.gz"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"extract: error: input does not exist: {tmp_path}/nope.warc.gz"]
@@ -342,8 +364,9 @@ def test_spark_job_over_real_and_sample_files(spark, shared_data, sample_dir, tm
     assert all(per_file.get(p, 0) == row["outcomes"].get("extracted", 0) for p, row in ledger.items())
     assert docs.select("doc_id").distinct().count() == docs.count()
     assert {"zh", "en"} <= {r["language"] for r in docs.select("language").distinct().collect()}
-    assert summary["bad_files"] == [{"warc_path": str(sample_dir / "crawl" / "sample-truncated.warc.gz"),
-                                     "file_error": "truncated_file"}]
+    assert summary["bad_files"] == [
+        {"warc_path": str(sample_dir / "crawl" / "sample-truncated.warc.gz"), "file_error": "truncated_file"}
+    ]
 
     # same documents whatever the partitioning
     again = tmp_path / "extract-3"
@@ -361,8 +384,10 @@ def test_job_fails_when_no_input_file_could_be_read(tmp_path, capsys):
     out = tmp_path / "out"
     assert ExtractJob().main(["--input", str(tmp_path / "*.warc.gz"), "--output", str(out)]) == 3
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("extract: error")]
-    assert errors == [f"extract: error: none of the 2 input files could be read (e.g. not_warc: {tmp_path}/a.warc.gz; "
-                      f"details in {out}/ledger)"]
+    assert errors == [
+        f"extract: error: none of the 2 input files could be read (e.g. not_warc: {tmp_path}/a.warc.gz; "
+        f"details in {out}/ledger)"
+    ]
     assert json.loads((out / "summary.json").read_text())["outcomes"] == {"not_warc": 2}
 
 

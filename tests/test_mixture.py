@@ -96,7 +96,13 @@ def test_parse_dataset_arg_keeps_colons_in_paths():
 
 def test_default_weights_are_gpt3_table_2_2():
     weights = read_weights_file(str(DEFAULT_WEIGHTS))
-    assert weights.weights == {"common_crawl": 0.60, "webtext2": 0.22, "books1": 0.08, "books2": 0.08, "wikipedia": 0.03}
+    assert weights.weights == {
+        "common_crawl": 0.60,
+        "webtext2": 0.22,
+        "books1": 0.08,
+        "books2": 0.08,
+        "wikipedia": 0.03,
+    }
     assert (weights.token_budget, weights.n_ctx, weights.max_epochs) == (300_000_000_000, 2048, 3.4)
     # Common Crawl: 60% of 300B tokens over 410B tokens is the paper's 0.44 epochs
     assert round(epochs_at_budget(0.60, weights.token_budget, 410_000_000_000), 2) == 0.44
@@ -119,7 +125,12 @@ def test_weights_are_validated_and_renormalized(tmp_path):
     assert zero == ["books2"] and "books2" not in {s.name for s in specs}
 
     (books,), _ = resolve_mixture([f"books={paths['books1']},strip_gutenberg=true,format=jsonl:0.5"], None)
-    assert (books.path, books.corpus.strip_gutenberg, books.corpus.fmt, books.weight) == (str(paths["books1"]), True, "jsonl", 1.0)
+    assert (books.path, books.corpus.strip_gutenberg, books.corpus.fmt, books.weight) == (
+        str(paths["books1"]),
+        True,
+        "jsonl",
+        1.0,
+    )
 
     errors = {
         "bad corpus option": ([f"a={paths['books1']},gutenberg=yes:1"], None),
@@ -177,7 +188,7 @@ def test_bpe_is_deterministic_lossless_and_keeps_literal_eot_inside_documents(co
     assert tokens.dtype == np.uint16 and int((tokens == eot).sum()) == len(texts)  # only the boundaries
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     for i, text in enumerate(texts):
-        assert tokenizer.decode(tokens[offsets[i]:offsets[i + 1]].tolist(), skip_special_tokens=False) == text + EOT
+        assert tokenizer.decode(tokens[offsets[i] : offsets[i + 1]].tolist(), skip_special_tokens=False) == text + EOT
 
 
 def test_gpt2_vocab_and_merges_files_load(corpora, tmp_path):
@@ -196,18 +207,25 @@ def test_token_dtype_is_uint16_when_the_vocabulary_fits():
 def test_shard_writer_names_files_by_content_and_writes_uint32_for_large_vocabularies(corpora, tmp_path):
     texts = [t for _, t in corpora["wiki"]]
     tokenizer = train_bpe(texts, VOCAB)
-    batch = pa.record_batch({"shard": pa.array([0] * 3 + [1] * 2, pa.int64()), "doc_id": [str(i) for i in range(5)],
-                             "text": texts[:5]})
+    batch = pa.record_batch(
+        {"shard": pa.array([0] * 3 + [1] * 2, pa.int64()), "doc_id": [str(i) for i in range(5)], "text": texts[:5]}
+    )
     written = {}
     for dtype in ("<u2", "<u4"):
         (tmp_path / dtype).mkdir()
-        rows = [row for out in write_shard_batches([batch], shard_dir=str(tmp_path / dtype),
-                                                   tokenizer_json=tokenizer.to_str(), dtype=dtype)
-                for row in out.to_pylist()]
+        rows = [
+            row
+            for out in write_shard_batches(
+                [batch], shard_dir=str(tmp_path / dtype), tokenizer_json=tokenizer.to_str(), dtype=dtype
+            )
+            for row in out.to_pylist()
+        ]
         assert [(r["shard"], r["documents"]) for r in rows] == [(0, 3), (1, 2)]
         for row in rows:
             data = (tmp_path / dtype / row["tokens_file"]).read_bytes()
-            assert row["tokens_file"] == row["sha256"][:20] + ".bin" and hashlib.sha256(data).hexdigest() == row["sha256"]
+            assert (
+                row["tokens_file"] == row["sha256"][:20] + ".bin" and hashlib.sha256(data).hexdigest() == row["sha256"]
+            )
             assert len(data) == row["bytes"] == row["tokens"] * np.dtype(dtype).itemsize
             offsets = np.load(tmp_path / dtype / row["index_file"])
             assert offsets[0] == 0 and offsets[-1] == row["tokens"] and len(offsets) == row["documents"] + 1
@@ -235,9 +253,12 @@ def test_every_shard_gets_a_spark_task_of_its_own(spark):
     from pyspark.sql import functions as F
 
     routes = F.array(*[F.lit(route).cast("bigint") for route in shard_routes(spark, 7)])
-    frame = spark.range(7).withColumn("route", F.element_at(routes, (F.col("id") + 1).cast("int"))).repartition(7, "route")
-    assert sorted((row.id, row.p) for row in frame.select("id", F.spark_partition_id().alias("p")).collect()) == \
-        [(k, k) for k in range(7)]
+    frame = (
+        spark.range(7).withColumn("route", F.element_at(routes, (F.col("id") + 1).cast("int"))).repartition(7, "route")
+    )
+    assert sorted((row.id, row.p) for row in frame.select("id", F.spark_partition_id().alias("p")).collect()) == [
+        (k, k) for k in range(7)
+    ]
 
 
 def test_manifest_validates_against_its_schema(built):
@@ -286,8 +307,9 @@ def test_decoded_shards_give_back_the_documents_separated_by_eot(built, corpora)
         decoded_docs = []
         for shard in dataset.shards:
             whole = tokenizer.decode(shard.tokens.tolist(), skip_special_tokens=False)
-            docs = [tokenizer.decode(shard.document(i).tolist(), skip_special_tokens=False)
-                    for i in range(shard.documents)]
+            docs = [
+                tokenizer.decode(shard.document(i).tolist(), skip_special_tokens=False) for i in range(shard.documents)
+            ]
             assert all(doc.endswith(EOT) for doc in docs) and whole == "".join(docs)
             decoded_docs += [doc.removesuffix(EOT) for doc in docs]
         assert Counter(decoded_docs) == Counter(text for _, text in corpora[name] if text)
@@ -295,13 +317,28 @@ def test_decoded_shards_give_back_the_documents_separated_by_eot(built, corpora)
 
 def test_same_shards_whatever_the_input_partitioning(spark, built, corpora, tmp_path):
     """Four input files in another order, through the CLI entry point: byte-identical shards."""
-    args = ["--dataset", f"web={write_parquet(corpora['web'], tmp_path / 'in' / 'web', 4)}:3",
-            "--dataset", f"wiki={write_parquet(corpora['wiki'], tmp_path / 'in' / 'wiki', 4)}:1"]
+    args = [
+        "--dataset",
+        f"web={write_parquet(corpora['web'], tmp_path / 'in' / 'web', 4)}:3",
+        "--dataset",
+        f"wiki={write_parquet(corpora['wiki'], tmp_path / 'in' / 'wiki', 4)}:1",
+    ]
     spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
     try:
         assert spark.read.parquet(str(tmp_path / "in" / "web")).rdd.getNumPartitions() >= 4
-        status = MixtureJob().main([*args, "--token-budget", "2e5", "--vocab-size", str(VOCAB),
-                                    "--shard-text-mb", str(16_000 / (1 << 20)), "--output", str(tmp_path / "out")])
+        status = MixtureJob().main(
+            [
+                *args,
+                "--token-budget",
+                "2e5",
+                "--vocab-size",
+                str(VOCAB),
+                "--shard-text-mb",
+                str(16_000 / (1 << 20)),
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert status == 0

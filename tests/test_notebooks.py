@@ -20,8 +20,13 @@ def code_cells(path):
 
 
 def test_one_notebook_per_stage():
-    assert [p.stem for p in NOTEBOOKS] == ["01_extraction", "02_quality", "03_deduplication",
-                                           "04_decontamination", "05_mixture"]
+    assert [p.stem for p in NOTEBOOKS] == [
+        "01_extraction",
+        "02_quality",
+        "03_deduplication",
+        "04_decontamination",
+        "05_mixture",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -40,8 +45,9 @@ def test_first_code_cell_names_the_run_directory(path):
 
 def write_notebook(path, *sources):
     nbformat = pytest.importorskip("nbformat")
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                 "language": "python"}})
+    notebook = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     nbformat.write(notebook, path)
 
@@ -52,8 +58,7 @@ def test_runner_passes_the_run_and_names_the_failing_cell(tmp_path, capsys):
     run, folder = tmp_path / "run", tmp_path / "notebooks"
     run.mkdir()
     folder.mkdir()
-    write_notebook(folder / "a_reads_run.ipynb",
-                   "import os\nRUN = os.environ['CURATION_RUN']\nprint(RUN, os.getcwd())")
+    write_notebook(folder / "a_reads_run.ipynb", "import os\nRUN = os.environ['CURATION_RUN']\nprint(RUN, os.getcwd())")
     write_notebook(folder / "b_broken.ipynb", "x = 1", "# the bad one\n{}['missing']")
 
     assert main(["--run", str(run), "--notebooks", str(folder)]) == 1

@@ -50,8 +50,10 @@ def write_config(path: Path, run_dir: Path, crawl: list[str], sample: Path, **ex
     text += f'books = {{ path = "{sample}/reference/books.jsonl.gz", strip_gutenberg = true }}\n'
     for stage, body in tables.items():
         text += f"\n[{stage}]\n{body}\n{extra.get(stage, '')}\n"
-    text += ('\n[mixture.datasets]\ncommon_crawl = { source = "crawl", weight = 0.6 }\n'
-             'webtext2 = { source = "webtext", weight = 0.3 }\nbooks = { source = "books", weight = 0.1 }\n')
+    text += (
+        '\n[mixture.datasets]\ncommon_crawl = { source = "crawl", weight = 0.6 }\n'
+        'webtext2 = { source = "webtext", weight = 0.3 }\nbooks = { source = "books", weight = 0.1 }\n'
+    )
     path.write_text(text)
     return path
 
@@ -68,7 +70,9 @@ def run_outputs(spark, run: Path) -> dict:
     folders += [f"dedup/{d}" for d in ("crawl", "webtext", "wikipedia", "books")]
     folders += [f"decontaminate/{d}/documents" for d in ("crawl", "webtext", "wikipedia", "books")]
     for folder in folders:
-        found[folder] = sorted(tuple(r) for r in spark.read.parquet(str(run / folder)).select("doc_id", "text").collect())
+        found[folder] = sorted(
+            tuple(r) for r in spark.read.parquet(str(run / folder)).select("doc_id", "text").collect()
+        )
     manifest = json.loads((run / "mixture" / "manifest.json").read_text())
     found["mixture"] = {s["tokens_file"]: s["sha256"] for d in manifest["datasets"] for s in d["shards"]}
     return found
@@ -111,10 +115,12 @@ def crawl(sample_dir, flaky_url, tmp_path_factory) -> list[str]:
     generate_sample(root / "other", pages=30, seed=11, shards=1, reference_docs=3)
     data = bytearray((root / "other" / "crawl" / "sample-00000.warc.gz").read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 8192] = bytes(range(256)) * 32
+    data[middle : middle + 8192] = bytes(range(256)) * 32
     (root / "corrupt.warc.gz").write_bytes(data)
-    local = [str(sample_dir / "crawl" / name) for name in ("sample-00000.warc.gz", "sample-00001.warc.gz",
-                                                           "sample-truncated.warc.gz")]
+    local = [
+        str(sample_dir / "crawl" / name)
+        for name in ("sample-00000.warc.gz", "sample-00001.warc.gz", "sample-truncated.warc.gz")
+    ]
     return [*local, str(root / "corrupt.warc.gz"), flaky_url]
 
 
@@ -156,15 +162,22 @@ def test_config_mistakes_are_one_line_before_spark(sample_dir, tmp_path):
     assert "[mixture] argument --vocab-size: invalid int value" in error("vocab_size = 300", 'vocab_size = "big"')
     assert "[mixture.datasets] books" in error('source = "books"', 'source = "novels"')
     assert "[rules] --languages: unknown language code 'klingon'" in error(
-        "[rules]\n", '[rules]\nlanguages = ["en", "klingon"]\n')
+        "[rules]\n", '[rules]\nlanguages = ["en", "klingon"]\n'
+    )
     assert "[rules] --blocklist adult: no such file" in error("blocklists/adult", "blocklists/missing")
     assert "not valid TOML" in error("seed = 3", "seed = ")
     assert "`seed` must be an integer" in error("seed = 3", 'seed = "3"')
 
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config",
-                             str(tmp_path / "missing.toml")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(tmp_path / "missing.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"pipeline: error: config file not found: {tmp_path / 'missing.toml'}"]
+    assert result.stderr.strip().splitlines() == [
+        f"pipeline: error: config file not found: {tmp_path / 'missing.toml'}"
+    ]
 
 
 def test_every_stage_is_checked_before_the_first_runs(sample_dir, tmp_path):
@@ -189,30 +202,61 @@ def test_every_stage_is_checked_before_the_first_runs(sample_dir, tmp_path):
             plan(load_config(str(bad)))
         assert str(raised.value).startswith(f"{bad}: {expected}"), raised.value
 
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(bad)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"pipeline: error: {bad}: [classifier] --holdout must be between "
-                                                  "0 and 0.9"]
+    assert result.stderr.strip().splitlines() == [
+        f"pipeline: error: {bad}: [classifier] --holdout must be between 0 and 0.9"
+    ]
     assert not (tmp_path / "run").exists()
+
 
 def test_a_stage_table_is_its_jobs_options():
     parser = ExtractJob().parser(RaisingParser)
     table = {"input": ["a.warc.gz", "b.warc.gz"], "max_html_bytes": 5e6, "time_limit": 2.5, "resume": False}
     assert option_argv(parser, "extract", {k: v for k, v in table.items() if k != "resume"}, "x:") == [
-        "--input", "a.warc.gz", "b.warc.gz", "--max-html-bytes", "5000000", "--time-limit", "2.5"]
+        "--input",
+        "a.warc.gz",
+        "b.warc.gz",
+        "--max-html-bytes",
+        "5000000",
+        "--time-limit",
+        "2.5",
+    ]
     dedup = DedupJob().parser(RaisingParser)
     assert option_argv(dedup, "dedup", {"priority": ["webtext", "crawl"], "threshold": 0.8}, "x:") == [
-        "--priority", "webtext,crawl", "--threshold", "0.8"]
+        "--priority",
+        "webtext,crawl",
+        "--threshold",
+        "0.8",
+    ]
     decontaminate = DecontaminateJob().parser(RaisingParser)
     assert option_argv(decontaminate, "decontaminate", {"ngram": ["lambada=8", "piqa=auto"]}, "x:") == [
-        "--ngram", "lambada=8", "--ngram", "piqa=auto"]
+        "--ngram",
+        "lambada=8",
+        "--ngram",
+        "piqa=auto",
+    ]
     rules = RulesJob().parser(RaisingParser)
-    table = {"blocklists": {"adult": "a/domains", "phishing": "p"}, "languages": ["en", "de"],
-             "gopher_max_top_ngram_chars": [0.2, 0.18, 0.16]}
+    table = {
+        "blocklists": {"adult": "a/domains", "phishing": "p"},
+        "languages": ["en", "de"],
+        "gopher_max_top_ngram_chars": [0.2, 0.18, 0.16],
+    }
     assert option_argv(rules, "rules", table, "x:") == [
-        "--blocklist", "adult=a/domains", "--blocklist", "phishing=p", "--languages", "en,de",
-        "--gopher-max-top-ngram-chars", "0.2,0.18,0.16"]
+        "--blocklist",
+        "adult=a/domains",
+        "--blocklist",
+        "phishing=p",
+        "--languages",
+        "en,de",
+        "--gopher-max-top-ngram-chars",
+        "0.2,0.18,0.16",
+    ]
     with pytest.raises(ConfigError, match=r"\[extract\] resume is set by the pipeline"):
         option_argv(parser, "extract", {"resume": True}, "x:")
     with pytest.raises(ConfigError, match="must be a number, a string or a list"):
@@ -240,14 +284,19 @@ def test_conservation_checks_find_lost_documents():
         "classify": {"documents_in": 6, "kept": 4, "rejected_by_reason": {"pareto_draw": 2}},
         "dedup": {"datasets": {"crawl": {"documents_in": 4, "kept": 3, "removed_exact": 1, "removed_fuzzy": 0}}},
     }
-    written = {"extract": {"crawl": {"out": 6}}, "classify": {"crawl": {"out": 4, "rejected": 2}},
-               "dedup": {"crawl": {"out": 3, "rejected": 1}}}
+    written = {
+        "extract": {"crawl": {"out": 6}},
+        "classify": {"crawl": {"out": 4, "rejected": 2}},
+        "dedup": {"crawl": {"out": 3, "rejected": 1}},
+    }
     checks = conservation_checks(summaries, written, {})
     assert checks and all(c["holds"] for c in checks)
     summaries["dedup"]["datasets"]["crawl"]["kept"] = 2  # one document vanished
     broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
-    assert broken == ["dedup/crawl: documents in = out + removed_exact + removed_fuzzy",
-                      "dedup/crawl: out in the summary = rows written"]
+    assert broken == [
+        "dedup/crawl: documents in = out + removed_exact + removed_fuzzy",
+        "dedup/crawl: out in the summary = rows written",
+    ]
     summaries["dedup"]["datasets"]["crawl"].update(documents_in=5, kept=4)  # one appeared from nowhere
     broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
     assert broken == ["dedup/crawl: out in the summary = rows written", "classify/crawl out = dedup/crawl in"]
@@ -273,12 +322,15 @@ def test_run_is_atomic_conserved_and_writes_the_funnel(baseline):
     for stage in STAGES:
         marker = json.loads((run / stage / "_SUCCESS").read_text())
         assert marker["stage"] == stage and len(marker["fingerprint"]) == 64
-        assert marker["params"][marker["params"].index("--output" if stage != "classifier" else "--model") + 1] \
+        assert (
+            marker["params"][marker["params"].index("--output" if stage != "classifier" else "--model") + 1]
             == f"$RUN/{stage}"
+        )
         assert all((run / stage / rel).stat().st_size == size for rel, size in marker["files"].items())
     assert json.loads((run / "classify" / "_SUCCESS").read_text())["inputs"]["stages"] == {
         name: json.loads((run / name / "_SUCCESS").read_text())["fingerprint"]
-        for name in ("extract", "rules", "classifier")}
+        for name in ("extract", "rules", "classifier")
+    }
     rules = json.loads((run / "rules" / "summary.json").read_text())
     assert rules["rejected_by_reason"].get("blocklist:adult", 0) >= 1 and rules["kept"] > 0
     assert {"rules/crawl out = classify/crawl in", "extract/crawl out = rules/crawl in"} <= {c["check"] for c in checks}
@@ -365,8 +417,10 @@ def test_conservation_violation_fails_the_run_loudly(baseline, tmp_path, capsys)
     capsys.readouterr()
     assert run_pipeline(config) == 1
     errors = capsys.readouterr().err
-    assert "pipeline: CONSERVATION VIOLATED: classify/crawl: documents in = out + no_doc_id + no_tokens + " \
-           "pareto_draw" in errors
+    assert (
+        "pipeline: CONSERVATION VIOLATED: classify/crawl: documents in = out + no_doc_id + no_tokens + "
+        "pareto_draw" in errors
+    )
     assert f"CONSERVATION VIOLATED: classify/crawl out = dedup/crawl in: expected {kept - 1}, found {kept}" in errors
     assert "pipeline: error: 3 of " in errors and "conservation checks failed" in errors
     assert not all(c["holds"] for c in json.loads((tmp_path / "run" / "conservation.json").read_text()))
@@ -392,8 +446,10 @@ def test_extraction_resumes_per_file(spark, sample_dir, tmp_path):
     assert set(committed) <= {p.name for p in (out / "documents").glob("chunk-*.parquet")}  # kept, not redone
     ledger = spark.read.parquet(str(out / "ledger"))
     assert sorted(r["warc_path"] for r in ledger.collect()) == sorted(shards)
-    rows = lambda path: sorted(tuple(r) for r in spark.read.parquet(str(path / "documents"))  # noqa: E731
-                               .select("doc_id", "text").collect())
+
+    def rows(path):
+        return sorted(tuple(r) for r in spark.read.parquet(str(path / "documents")).select("doc_id", "text").collect())
+
     assert rows(out) == rows(clean)
     summary, clean_summary = (json.loads((d / "summary.json").read_text()) for d in (out, clean))
     assert summary == clean_summary and not (out / "_chunks").exists()
@@ -448,17 +504,41 @@ def test_python_workers_killed_mid_stage_are_retried(spark, baseline, tmp_path):
     faults = tmp_path / "faults"
     faults.mkdir()
     (tmp_path / "curation_faulty_worker.py").write_text(FAULTY_WORKER)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "CURATION_TEST_FAULT_DIR": str(faults),
-           "CURATION_RETRY_BASE_S": "0.01", "CURATION_SPARK_LOG_LEVEL": "ERROR", "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "CURATION_TEST_FAULT_DIR": str(faults),
+        "CURATION_RETRY_BASE_S": "0.01",
+        "CURATION_SPARK_LOG_LEVEL": "ERROR",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
     FlakyHandler.failures_left = 2
     result = subprocess.run(
-        [spark_submit(), "--master", "local[2,3]",  # 3 attempts per task
-         "--conf", "spark.python.use.daemon=false", "--conf", "spark.python.worker.module=curation_faulty_worker",
-         "--conf", "spark.ui.enabled=false",
-         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.default.parallelism=4",
-         str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(config)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+        [
+            spark_submit(),
+            "--master",
+            "local[2,3]",  # 3 attempts per task
+            "--conf",
+            "spark.python.use.daemon=false",
+            "--conf",
+            "spark.python.worker.module=curation_faulty_worker",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.shuffle.partitions=4",
+            "--conf",
+            "spark.default.parallelism=4",
+            str(PROJECT_ROOT / "jobs" / "pipeline.py"),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in faults.glob("killed-*")) == ["killed-1", "killed-4"]
     lines = stage_lines(result.stdout)
@@ -472,9 +552,14 @@ def test_interrupted_driver_then_rerun_resumes(spark, baseline, tmp_path, capsys
     config = copy_run(run, tmp_path / "run", config_args, "extract")
     ledger = Path(partial_path(str(tmp_path / "run" / "extract"))) / "ledger"
     env = {**os.environ, "CURATION_RETRY_BASE_S": "0.01", "CURATION_SPARK_LOG_LEVEL": "ERROR"}
-    driver = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(config)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "jobs" / "pipeline.py"), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not list(ledger.glob("chunk-*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
@@ -486,8 +571,11 @@ def test_interrupted_driver_then_rerun_resumes(spark, baseline, tmp_path, capsys
             os.killpg(driver.pid, signal.SIGKILL)
     assert driver.returncode == 130, errors[-2000:]
     # one line says where it stopped and how to go on: no py4j tracebacks, no stack traces of aborted jobs
-    printed = [line for line in errors.replace("\r", "\n").splitlines()
-               if line.strip() and not line.lstrip().startswith("[Stage")]
+    printed = [
+        line
+        for line in errors.replace("\r", "\n").splitlines()
+        if line.strip() and not line.lstrip().startswith("[Stage")
+    ]
     assert "pipeline: interrupted in extract; run the same command again to continue" in printed, errors[-3000:]
     assert len(printed) <= 3, printed  # and the JVM's own "Using incubator modules" warning
     committed = {p.name for p in (ledger.parent / "documents").glob("chunk-*.parquet")}

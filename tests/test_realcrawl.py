@@ -19,10 +19,12 @@ from curation.sample import word_ngram_jaccard
 PAGES_PER_SET = 12
 BUILD = dict(responses=180, shards=3, seed=3)
 
-PAGE = (b'<html><head><title>Head words stay</title><style>p { color: red; }</style></head>\n<body class="x">'
-        b"<h1>A Title Here</h1><p>The first sentence is here. The second one follows it. A third closes it.</p>"
-        b'<script>var notText = "do not touch";</script><p>More words in <a href="/x">a link</a> and after.</p>'
-        b"<!-- a comment stays --></body></html>")
+PAGE = (
+    b'<html><head><title>Head words stay</title><style>p { color: red; }</style></head>\n<body class="x">'
+    b"<h1>A Title Here</h1><p>The first sentence is here. The second one follows it. A third closes it.</p>"
+    b'<script>var notText = "do not touch";</script><p>More words in <a href="/x">a link</a> and after.</p>'
+    b"<!-- a comment stays --></body></html>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,10 @@ def responses(crawl) -> dict[str, tuple[str, int, bytes]]:
             for record in ArchiveIterator(stream, check_digests=True):
                 if record.rec_type == "response":
                     found[record.rec_headers.get_header("WARC-Record-ID")] = (
-                        record.rec_headers.get_header("WARC-Target-URI"), int(record.http_headers.get_statuscode()),
-                        record.content_stream().read())
+                        record.rec_headers.get_header("WARC-Target-URI"),
+                        int(record.http_headers.get_statuscode()),
+                        record.content_stream().read(),
+                    )
     return found
 
 

@@ -11,19 +11,31 @@ def test_funnel_follows_the_crawl_through_every_stage(tmp_path):
         "rules": {"documents_in": 40, "kept": 35, "rejected_by_reason": {"language:not_listed": 5}},
         "classify": {"documents_in": 35, "kept": 30},
         "dedup": {"datasets": {"crawl": {"documents_in": 30, "kept": 25}, "webtext": {"documents_in": 9, "kept": 9}}},
-        "decontaminate": {"datasets": {"crawl": {"documents_in": 25, "dropped": 1, "chars_out": 5000},
-                                       "webtext": {"documents_in": 9, "dropped": 0, "chars_out": 900}}},
+        "decontaminate": {
+            "datasets": {
+                "crawl": {"documents_in": 25, "dropped": 1, "chars_out": 5000},
+                "webtext": {"documents_in": 9, "dropped": 0, "chars_out": 900},
+            }
+        },
     }
     for stage, summary in summaries.items():
         (tmp_path / stage).mkdir()
         (tmp_path / stage / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "mixture").mkdir()
-    (tmp_path / "mixture" / "manifest.json").write_text(json.dumps(
-        {"datasets": [{"name": "common_crawl", "documents": 24, "tokens": 1200}]}))
+    (tmp_path / "mixture" / "manifest.json").write_text(
+        json.dumps({"datasets": [{"name": "common_crawl", "documents": 24, "tokens": 1200}]})
+    )
 
     crawl = [(r["stage"], r["documents"]) for r in funnel(tmp_path) if r["dataset"] in ("crawl", "common_crawl")]
-    assert crawl == [("extract: records", 100), ("extract: documents", 40), ("rules: kept", 35), ("classify: kept", 30),
-                     ("dedup: kept", 25), ("decontaminate: kept", 24), ("mixture: tokenized", 24)]
+    assert crawl == [
+        ("extract: records", 100),
+        ("extract: documents", 40),
+        ("rules: kept", 35),
+        ("classify: kept", 30),
+        ("dedup: kept", 25),
+        ("decontaminate: kept", 24),
+        ("mixture: tokenized", 24),
+    ]
     rows = write_funnel(tmp_path)
     assert json.loads((tmp_path / "funnel.json").read_text()) == rows
     assert "| decontaminate: kept | crawl | 24 | 5,000 |  |" in funnel_markdown(rows).splitlines()
@@ -38,8 +50,12 @@ def test_funnel_characters_for_every_stage(tmp_path):
     summaries = {
         "extract": {"records": 10, "documents": 3, "chars": 900, "outcomes": {"extracted": 3, "not_response": 7}},
         "classify": {"documents_in": 3, "kept": 2},  # no chars: counted from kept/'s n_chars
-        "dedup": {"datasets": {"crawl": {"documents_in": 2, "kept": 2, "chars": 700},
-                               "webtext": {"documents_in": 2, "kept": 2}}},  # no chars: counted from the texts
+        "dedup": {
+            "datasets": {
+                "crawl": {"documents_in": 2, "kept": 2, "chars": 700},
+                "webtext": {"documents_in": 2, "kept": 2},
+            }
+        },  # no chars: counted from the texts
         "decontaminate": {"datasets": {"crawl": {"documents_in": 2, "dropped": 0, "chars_out": 650}}},
         "mixture": {"outcomes": {"common_crawl": {"documents_in": 2, "tokenized": 2, "chars": 650}}},
     }
@@ -47,16 +63,27 @@ def test_funnel_characters_for_every_stage(tmp_path):
         (tmp_path / stage).mkdir()
         (tmp_path / stage / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "classify" / "kept").mkdir()
-    pq.write_table(pa.table({"text": ["a" * 300, "b" * 400], "n_chars": [300, 400]}),
-                   tmp_path / "classify" / "kept" / "part-0.parquet")
+    pq.write_table(
+        pa.table({"text": ["a" * 300, "b" * 400], "n_chars": [300, 400]}),
+        tmp_path / "classify" / "kept" / "part-0.parquet",
+    )
     (tmp_path / "dedup" / "webtext").mkdir()
-    pq.write_table(pa.table({"doc_id": ["w1", "w2"], "text": ["Zürich 東京", None]}),
-                   tmp_path / "dedup" / "webtext" / "part-0.parquet")
-    (tmp_path / "mixture" / "manifest.json").write_text(json.dumps(
-        {"datasets": [{"name": "common_crawl", "documents": 2, "tokens": 160}]}))
+    pq.write_table(
+        pa.table({"doc_id": ["w1", "w2"], "text": ["Zürich 東京", None]}),
+        tmp_path / "dedup" / "webtext" / "part-0.parquet",
+    )
+    (tmp_path / "mixture" / "manifest.json").write_text(
+        json.dumps({"datasets": [{"name": "common_crawl", "documents": 2, "tokens": 160}]})
+    )
 
     chars = {(r["stage"], r["dataset"]): r.get("chars") for r in funnel(tmp_path)}
-    assert chars == {("extract: records", "crawl"): None, ("extract: documents", "crawl"): 900,
-                     ("classify: kept", "crawl"): 700, ("dedup: kept", "crawl"): 700, ("dedup: kept", "webtext"): 9,
-                     ("decontaminate: kept", "crawl"): 650, ("mixture: tokenized", "common_crawl"): 650}
+    assert chars == {
+        ("extract: records", "crawl"): None,
+        ("extract: documents", "crawl"): 900,
+        ("classify: kept", "crawl"): 700,
+        ("dedup: kept", "crawl"): 700,
+        ("dedup: kept", "webtext"): 9,
+        ("decontaminate: kept", "crawl"): 650,
+        ("mixture: tokenized", "common_crawl"): 650,
+    }
     assert "| mixture: tokenized | common_crawl | 2 | 650 | 160 |" in funnel_markdown(funnel(tmp_path)).splitlines()

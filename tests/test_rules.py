@@ -42,8 +42,10 @@ REPETITION = gopher.RepetitionOptions()
 
 def test_language_id_and_cjk_word_counts():
     assert identify_language(ARTICLE)[0] == "en" and identify_language(ARTICLE)[1] >= 0.9
-    japanese = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
-                "何でも薄暗いじめじめした所で泣いていた事だけは記憶している。")
+    japanese = (
+        "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+        "何でも薄暗いじめじめした所で泣いていた事だけは記憶している。"
+    )
     assert identify_language(japanese)[0] == "ja"
     assert identify_language("") == (None, 0.0)
     assert identify_language("\x00\x01 < Back to Blog. We are pleased to announce the new release today.")[0] == "en"
@@ -89,8 +91,10 @@ def test_gopher_repetition_checks_lines_paragraphs_and_ngrams():
     assert gopher.repetition_failure(spam, REPETITION)[0] == "top_2gram_chars"
     # a long repeated passage that is neither a repeated line nor a frequent short n-gram: the first
     # occurrence is not counted, the repeat's 5-grams are counted once each (the walk jumps 5 words)
-    passage = ("the quick brown fox jumps over the lazy dog near a quiet farm where an old miller once kept "
-               "his horses and three goats there")
+    passage = (
+        "the quick brown fox jumps over the lazy dog near a quiet farm where an old miller once kept "
+        "his horses and three goats there"
+    )
     copied = " ".join(ARTICLE.split("\n")[:2]) + " " + passage + " and later " + passage
     skip = {"top_2gram_chars", "top_3gram_chars", "top_4gram_chars"}
     check, share = gopher.repetition_failure(copied, REPETITION, skip=skip)
@@ -114,7 +118,7 @@ def test_ngram_fractions_are_datatrove_definitions():
     def find_all_duplicate(words, n):
         seen, repeated, index = set(), 0, 0
         while index < len(words) - n + 1:
-            ngram = "".join(words[index:index + n])
+            ngram = "".join(words[index : index + n])
             if ngram in seen:
                 repeated, index = repeated + len(ngram), index + n
             else:
@@ -133,7 +137,7 @@ def test_ngram_fractions_are_datatrove_definitions():
         for n in range(1, min(10, len(words)) + 1):
             keys = gopher.ngram_keys(word_ids, n, keys)
             if n in gopher.TOP_NGRAM_SIZES:
-                ngrams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+                ngrams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
                 assert gopher.top_ngram_chars(keys, char_prefix, n) == find_top_duplicate(ngrams)
             if n in gopher.DUPLICATED_NGRAM_SIZES:
                 assert gopher.duplicated_ngram_chars(keys, char_prefix, n) == find_all_duplicate(words, n)
@@ -149,9 +153,17 @@ def test_ngram_fractions_are_datatrove_definitions():
 
 
 def test_c4_line_cleaning_and_page_rules():
-    page = "\n".join([ARTICLE, "Home | About | Contact", "Please enable JavaScript to view the comments.",
-                      "This site uses cookies to improve your experience.", "Read our privacy policy today.",
-                      "Too short.", "   "])
+    page = "\n".join(
+        [
+            ARTICLE,
+            "Home | About | Contact",
+            "Please enable JavaScript to view the comments.",
+            "This site uses cookies to improve your experience.",
+            "Read our privacy policy today.",
+            "Too short.",
+            "   ",
+        ]
+    )
     cleaned = c4.clean_page(page, c4.Options())
     assert cleaned.text == ARTICLE and cleaned.failure is None and cleaned.lines_removed == 5
     assert cleaned.chars_removed == len(page) - len(ARTICLE)
@@ -194,9 +206,11 @@ def test_blocklists_match_domains_subdomains_and_exact_urls(tmp_path):
 
 
 def test_pii_redaction_of_emails_public_ips_and_phones():
-    text = ("Write to jane.doe+news@mail.example.org or ops@example.co.uk. Server 8.8.8.8 answered; "
-            "the router is 192.168.1.1, loopback 127.0.0.1, docs net 203.0.113.5, version 1.2.3.4, v2.10.0.1, "
-            "not an address 999.1.1.1 or 1.2.3.4.5. Call (555) 123-4567 or +44 20 7946 0958.")
+    text = (
+        "Write to jane.doe+news@mail.example.org or ops@example.co.uk. Server 8.8.8.8 answered; "
+        "the router is 192.168.1.1, loopback 127.0.0.1, docs net 203.0.113.5, version 1.2.3.4, v2.10.0.1, "
+        "not an address 999.1.1.1 or 1.2.3.4.5. Call (555) 123-4567 or +44 20 7946 0958."
+    )
     redacted, counts = redact_pii(text)
     assert counts == {"email": 2, "ip": 1, "phone": 0}
     assert "<EMAIL_ADDRESS> or <EMAIL_ADDRESS>." in redacted and "Server <IP_ADDRESS> answered" in redacted
@@ -220,8 +234,10 @@ def test_decide_order_bad_input_and_kept_text(tmp_path):
     assert decide(" \n ", None, options).reason == "input:empty_text"
     assert decide("\x00\x01\ufffd" * 100 + ARTICLE, None, options).reason == "input:garbage"
     assert decide("word " * 200_000, None, options).reason.startswith(("gopher", "language"))  # one huge line
-    german = ("Die Stadt am Fluss wuchs langsam um eine hölzerne Brücke, über die Bauern ihr Getreide zum Markt "
-              "brachten. Im folgenden Jahrhundert bauten Kaufleute Steinhäuser am Ufer und eröffneten eine Schule.")
+    german = (
+        "Die Stadt am Fluss wuchs langsam um eine hölzerne Brücke, über die Bauern ihr Getreide zum Markt "
+        "brachten. Im folgenden Jahrhundert bauten Kaufleute Steinhäuser am Ufer und eröffneten eine Schule."
+    )
     assert decide(german, None, options)[:2] == ("language:not_listed", pytest.approx(0.99, abs=0.01))
     assert decide(german, None, RulesOptions(languages=("de",))).reason == "gopher_quality:word_count"
     blocked = tmp_path / "list"
@@ -233,9 +249,15 @@ def test_decide_order_bad_input_and_kept_text(tmp_path):
 
 
 def test_decide_batch_keeps_input_columns_and_recounts():
-    batch = pa.RecordBatch.from_pydict({"doc_id": ["a", "b"], "url": ["http://x.example/", None],
-                                        "language": ["ko", "pl"], "text": [ARTICLE + "\nShare", None],
-                                        "n_words": pa.array([1, 2], pa.int32())})
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "doc_id": ["a", "b"],
+            "url": ["http://x.example/", None],
+            "language": ["ko", "pl"],
+            "text": [ARTICLE + "\nShare", None],
+            "n_words": pa.array([1, 2], pa.int32()),
+        }
+    )
     out = decide_batch(batch, RulesOptions()).to_pydict()
     assert list(out)[:5] == ["doc_id", "url", "language", "text", "n_words"]
     assert out["language"] == ["en", None] and out["reason"] == [KEPT, "input:null_text"]
@@ -244,13 +266,25 @@ def test_decide_batch_keeps_input_columns_and_recounts():
 
 
 def test_batch_tallies_add_up_to_the_summary():
-    batch = pa.RecordBatch.from_pydict({"doc_id": ["a", "b", "c"], "url": [None] * 3,
-                                        "text": [ARTICLE + "\nShare\nMail a@example.com now, please.", None, "Short."]})
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "doc_id": ["a", "b", "c"],
+            "url": [None] * 3,
+            "text": [ARTICLE + "\nShare\nMail a@example.com now, please.", None, "Short."],
+        }
+    )
     tally = batch_tally(decide_batch(batch, RulesOptions()))
     assert tally["rows"]["rows"] == 3 and tally["languages"] == {"en": 2, "none": 1}
     assert tally["reasons"] == {KEPT: 1, "input:null_text": 1, "gopher_quality:word_count": 1}
-    assert tally["kept"] == {"lines_removed": 1, "chars_removed": 6, "email": 1, "ip": 0, "phone": 0, "edited": 1,
-                             "redacted": 1}
+    assert tally["kept"] == {
+        "lines_removed": 1,
+        "chars_removed": 6,
+        "email": 1,
+        "ip": 0,
+        "phone": 0,
+        "edited": 1,
+        "redacted": 1,
+    }
     param = TallyParam()
     total = param.addInPlace(param.addInPlace(param.zero({}), tally), tally)  # two tasks' tallies
     summary = summarize(total, RulesOptions(), ())
@@ -265,26 +299,41 @@ def test_batch_tallies_add_up_to_the_summary():
 
 
 def test_rules_job_writes_kept_rejects_and_a_conserved_summary(spark, tmp_path):
-    rows = [("kept", "http://ok.example/a", ARTICLE + "\nContact us at info@ok.example now please."),
-            ("blocked", "http://ads.spam.example/", ARTICLE), ("null", None, None), ("empty", None, ""),
-            ("short", None, "Too short to keep."), ("garbage", None, "\ufffd\x01" * 300)]
+    rows = [
+        ("kept", "http://ok.example/a", ARTICLE + "\nContact us at info@ok.example now please."),
+        ("blocked", "http://ads.spam.example/", ARTICLE),
+        ("null", None, None),
+        ("empty", None, ""),
+        ("short", None, "Too short to keep."),
+        ("garbage", None, "\ufffd\x01" * 300),
+    ]
     (tmp_path / "docs").mkdir()  # written with pyarrow, read back with pyarrow: the job is the one Spark job
-    pq.write_table(pa.table({name: [row[i] for row in rows] for i, name in enumerate(("doc_id", "url", "text"))}),
-                   tmp_path / "docs" / "part-0.parquet")
+    pq.write_table(
+        pa.table({name: [row[i] for row in rows] for i, name in enumerate(("doc_id", "url", "text"))}),
+        tmp_path / "docs" / "part-0.parquet",
+    )
     (tmp_path / "spam").write_text("# ads\nspam.example\nbad entry\n")
     out = tmp_path / "out"
-    status = RulesJob().main(["--input", str(tmp_path / "docs"), "--output", str(out),
-                              "--blocklist", f"spam={tmp_path / 'spam'}"])
+    status = RulesJob().main(
+        ["--input", str(tmp_path / "docs"), "--output", str(out), "--blocklist", f"spam={tmp_path / 'spam'}"]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents_in"] == 6 and summary["kept"] == 1 and summary["conserved"]
-    assert summary["rejected_by_reason"] == {"input:null_text": 1, "input:empty_text": 1, "input:garbage": 1,
-                                             "blocklist:spam": 1, "gopher_quality:word_count": 1}
+    assert summary["rejected_by_reason"] == {
+        "input:null_text": 1,
+        "input:empty_text": 1,
+        "input:garbage": 1,
+        "blocklist:spam": 1,
+        "gopher_quality:word_count": 1,
+    }
     assert summary["pii"]["email"] == 1 and summary["blocklists"]["spam"]["invalid"] == 1
     kept = pq.read_table(out / "kept").to_pylist()
     assert kept[0]["doc_id"] == "kept" and "<EMAIL_ADDRESS>" in kept[0]["text"] and kept[0]["language"] == "en"
-    rejects = {r["doc_id"]: (r["reason"], r["value"]) for r in ds.dataset(out / "rejects", partitioning="hive")
-               .to_table().to_pylist()}
+    rejects = {
+        r["doc_id"]: (r["reason"], r["value"])
+        for r in ds.dataset(out / "rejects", partitioning="hive").to_table().to_pylist()
+    }
     assert rejects["short"] == ("gopher_quality:word_count", 4.0) and rejects["blocked"][0] == "blocklist:spam"
 
 
@@ -299,10 +348,12 @@ def test_config_mistakes_exit_2_before_spark(tmp_path, capsys):
     docs = tmp_path / "docs.jsonl"
     docs.write_text('{"id": "a", "text": "x"}\n')
     base = ["--input", str(docs), "--output", str(tmp_path / "out")]
-    for extra, message in ((["--languages", "en,klingon"], "unknown language code 'klingon'"),
-                           (["--skip", "gopher_quality:nope"], "unknown check"),
-                           (["--blocklist", f"adult={tmp_path / 'missing'}"], "no such file"),
-                           (["--blocklist", "no-path"], "CATEGORY=PATH"),
-                           (["--gopher-max-top-ngram-chars", "0.2,0.1"], "needs 3 numbers")):
+    for extra, message in (
+        (["--languages", "en,klingon"], "unknown language code 'klingon'"),
+        (["--skip", "gopher_quality:nope"], "unknown check"),
+        (["--blocklist", f"adult={tmp_path / 'missing'}"], "no such file"),
+        (["--blocklist", "no-path"], "CATEGORY=PATH"),
+        (["--gopher-max-top-ngram-chars", "0.2,0.1"], "needs 3 numbers"),
+    ):
         assert RulesJob().main(base + extra) == 2
         assert message in capsys.readouterr().err

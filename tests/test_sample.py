@@ -38,8 +38,10 @@ def members(path: Path) -> list[bytes]:
 
 def read_member(member: bytes) -> list:
     """(rec_type, warc headers, http headers, payload) of the record in one gzip member."""
-    return [(r.rec_type, r.rec_headers, r.http_headers, r.content_stream().read())
-            for r in ArchiveIterator(io.BytesIO(member))]
+    return [
+        (r.rec_type, r.rec_headers, r.http_headers, r.content_stream().read())
+        for r in ArchiveIterator(io.BytesIO(member))
+    ]
 
 
 def crawl_records(out: Path) -> dict:
@@ -69,7 +71,12 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(small, tmp_path)
     assert files == sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*") if p.is_file())
     for name in files:
         assert (small / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
-    for name in ["truth.jsonl", "crawl/sample-00000.warc.gz", "reference/webtext.jsonl.gz", "benchmarks/sample_bench.jsonl"]:
+    for name in [
+        "truth.jsonl",
+        "crawl/sample-00000.warc.gz",
+        "reference/webtext.jsonl.gz",
+        "benchmarks/sample_bench.jsonl",
+    ]:
         assert (small / name).read_bytes() != (tmp_path / "other" / name).read_bytes(), name
 
 
@@ -130,7 +137,7 @@ def test_warcio_reads_every_shard_until_the_malformed_member(small):
         seen, error = read_until_failure(shard)
         assert seen[0].rec_type == "warcinfo"
         ids = [r.rec_headers.get_header("WARC-Record-ID") for r in seen if r.rec_type in ("response", "revisit")]
-        assert ids == [t["record_id"] for t in expected][:len(ids)]
+        assert ids == [t["record_id"] for t in expected][: len(ids)]
         if error:
             failures += 1
             assert "WARC/1.x" in str(error) and expected[len(ids)]["category"] == "malformed"
@@ -146,7 +153,7 @@ def test_record_structure(small):
     records = crawl_records(small)
     by_truth = {t["record_id"]: t for t in truth(small)}
     requests = {r[2].get_header("WARC-Concurrent-To"): r for r in records.values() if r[1] == "request"}
-    for record_id, (shard, rec_type, warc, http, payload) in records.items():
+    for record_id, (_shard, rec_type, warc, http, _payload) in records.items():
         if rec_type in ("response", "revisit"):
             assert record_id in requests, "every response and revisit has a request before it"
             assert warc.get_header("WARC-Target-URI") == by_truth[record_id]["url"]
@@ -172,8 +179,9 @@ def test_truncated_shard_fails_before_its_end(small):
     with pytest.raises(EOFError):
         gzip.decompress(path.read_bytes())
     with open(path, "rb") as stream:
-        responses = [(r.http_headers, r.content_stream().read()) for r in ArchiveIterator(stream)
-                     if r.rec_type == "response"]
+        responses = [
+            (r.http_headers, r.content_stream().read()) for r in ArchiveIterator(stream) if r.rec_type == "response"
+        ]
     lines = [t for t in truth(small) if t["shard"] == path.name]
     assert [t["category"] for t in lines] == ["article"] * sample.TRUNCATED_SHARD_PAGES + ["truncated"]
     assert len(responses) == len(lines)
@@ -188,8 +196,11 @@ def read_jsonl_gz(path: Path) -> list[dict]:
 
 
 def test_reference_corpora(small):
-    fields = {"webtext": {"id", "text"}, "wikipedia": {"id", "title", "text"},
-              "books": {"id", "title", "author", "text"}}
+    fields = {
+        "webtext": {"id", "text"},
+        "wikipedia": {"id", "title", "text"},
+        "books": {"id", "title", "author", "text"},
+    }
     for name, keys in fields.items():
         docs = read_jsonl_gz(small / "reference" / f"{name}.jsonl.gz")
         assert docs and all(set(doc) == keys and doc["text"] for doc in docs)
@@ -207,7 +218,7 @@ def test_reference_corpora(small):
 
 def test_reference_documents_are_not_near_duplicates_of_each_other(small):
     docs = [d["text"] for n in ("webtext", "wikipedia") for d in read_jsonl_gz(small / "reference" / f"{n}.jsonl.gz")]
-    worst = max(word_ngram_jaccard(a, b) for i, a in enumerate(docs) for b in docs[i + 1:])
+    worst = max(word_ngram_jaccard(a, b) for i, a in enumerate(docs) for b in docs[i + 1 :])
     assert worst < 0.1
 
 
@@ -227,7 +238,7 @@ def test_benchmark_overlap_pages_contain_their_item_and_no_other_page_does(small
     thirteen_grams = {}
     for index, item in enumerate(items):
         words = (item["context"] + item["continuation"]).split()
-        thirteen_grams.update({" ".join(words[i:i + 13]): index for i in range(len(words) - 12)})
+        thirteen_grams.update({" ".join(words[i : i + 13]): index for i in range(len(words) - 12)})
     for line in lines:
         if line["category"] in ("malformed", "revisit"):
             continue
@@ -246,7 +257,9 @@ def test_duplicates_have_the_intended_similarity(small):
     records = crawl_records(small)
     lines = truth(small)
     by_url = {t["url"]: t for t in lines if t["category"] in ("article", "benchmark_overlap")}
-    references = {d["id"]: d for n in ("webtext", "wikipedia") for d in read_jsonl_gz(small / "reference" / f"{n}.jsonl.gz")}
+    references = {
+        d["id"]: d for n in ("webtext", "wikipedia") for d in read_jsonl_gz(small / "reference" / f"{n}.jsonl.gz")
+    }
     kinds = Counter()
     for line in lines:
         if line["category"] == "exact_duplicate":

@@ -32,8 +32,10 @@ from curation.train import (  # noqa: E402
     train,
 )
 
-WORDS = ("the river ran past the old mill and the miller sang to the water wheel while the "
-         "children counted boats that drifted down toward the harbor in the evening light").split()
+WORDS = (
+    "the river ran past the old mill and the miller sang to the water wheel while the "
+    "children counted boats that drifted down toward the harbor in the evening light"
+).split()
 
 
 def texts(seed: int, docs: int, words: int = 60) -> list[str]:
@@ -55,28 +57,54 @@ def write_manifest(root: Path, datasets: dict[str, tuple[float, list[str]]], tok
         shard_dir = root / "shards" / name
         shard_dir.mkdir(parents=True)
         shards = []
-        for number, part in enumerate((docs[: len(docs) // 2], docs[len(docs) // 2:])):  # two shards each
+        for number, part in enumerate((docs[: len(docs) // 2], docs[len(docs) // 2 :])):  # two shards each
             writer = ShardWriter(str(shard_dir), number, dtype)
             writer.add(*encode_documents(encoder, part, eot, dtype))
             meta = writer.finish()
-            shards.append({**{k: v for k, v in meta.items() if k != "shard"},
-                           "tokens_file": f"shards/{name}/{meta['tokens_file']}",
-                           "index_file": f"shards/{name}/{meta['index_file']}"})
+            shards.append(
+                {
+                    **{k: v for k, v in meta.items() if k != "shard"},
+                    "tokens_file": f"shards/{name}/{meta['tokens_file']}",
+                    "index_file": f"shards/{name}/{meta['index_file']}",
+                }
+            )
         tokens = sum(s["tokens"] for s in shards)
         share = weight / total_weight
-        entries.append({"name": name, "weight": share, "weight_given": weight, "documents": len(docs), "tokens": tokens,
-                        "tokens_at_budget": round(share * token_budget),
-                        "epochs": epochs_at_budget(share, token_budget, tokens),
-                        "dropped": {"empty_text": 0, "parse_error": 0}, "shards": shards,
-                        "provenance": {"inputs": [f"test:{name}"]}})
+        entries.append(
+            {
+                "name": name,
+                "weight": share,
+                "weight_given": weight,
+                "documents": len(docs),
+                "tokens": tokens,
+                "tokens_at_budget": round(share * token_budget),
+                "epochs": epochs_at_budget(share, token_budget, tokens),
+                "dropped": {"empty_text": 0, "parse_error": 0},
+                "shards": shards,
+                "provenance": {"inputs": [f"test:{name}"]},
+            }
+        )
     manifest = {
-        "schema": MANIFEST_SCHEMA_NAME, "schema_version": MANIFEST_VERSION,
+        "schema": MANIFEST_SCHEMA_NAME,
+        "schema_version": MANIFEST_VERSION,
         "project": {"name": "curation", "version": "test", "git_commit": None},
-        "tokenizer": {"file": "tokenizer.json", "sha256": file_sha256(root / "tokenizer.json"), "kind": "byte-level-bpe",
-                      "source": "trained", "vocab_size": size, "eot_token": EOT, "eot_id": eot, "dtype": dtype.name},
-        "token_budget": token_budget, "n_ctx": 32, "max_epochs": 3.4,
-        "documents": sum(e["documents"] for e in entries), "tokens": sum(e["tokens"] for e in entries),
-        "datasets": entries, "warnings": [],
+        "tokenizer": {
+            "file": "tokenizer.json",
+            "sha256": file_sha256(root / "tokenizer.json"),
+            "kind": "byte-level-bpe",
+            "source": "trained",
+            "vocab_size": size,
+            "eot_token": EOT,
+            "eot_id": eot,
+            "dtype": dtype.name,
+        },
+        "token_budget": token_budget,
+        "n_ctx": 32,
+        "max_epochs": 3.4,
+        "documents": sum(e["documents"] for e in entries),
+        "tokens": sum(e["tokens"] for e in entries),
+        "datasets": entries,
+        "warnings": [],
     }
     (root / "manifest.json").write_text(json.dumps(manifest))
     load_manifest(root)  # the trainer's reader accepts it
@@ -86,22 +114,40 @@ def write_manifest(root: Path, datasets: dict[str, tuple[float, list[str]]], tok
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mixture")
-    return write_manifest(root, {"web": (0.6, texts(1, 12)), "wiki": (0.3, texts(2, 8)), "books": (0.1, texts(3, 4))},
-                          token_budget=20_000)
+    return write_manifest(
+        root, {"web": (0.6, texts(1, 12)), "wiki": (0.3, texts(2, 8)), "books": (0.1, texts(3, 4))}, token_budget=20_000
+    )
 
 
 def tiny(manifest: Path, out: Path, **overrides) -> TrainConfig:
-    values = dict(manifest=str(manifest), preset="nano", out=str(out), n_layer=2, n_head=2, n_embd=32, n_ctx=32,
-                  batch_tokens=8 * 32, micro_batch=4, learning_rate=1e-2, warmup_tokens=512, tokens=40 * 8 * 32,
-                  log_every=1, eval_every=20, eval_sequences=4, checkpoint_every=0, threads=1)
+    values = dict(
+        manifest=str(manifest),
+        preset="nano",
+        out=str(out),
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        n_ctx=32,
+        batch_tokens=8 * 32,
+        micro_batch=4,
+        learning_rate=1e-2,
+        warmup_tokens=512,
+        tokens=40 * 8 * 32,
+        log_every=1,
+        eval_every=20,
+        eval_sequences=4,
+        checkpoint_every=0,
+        threads=1,
+    )
     return TrainConfig(**(values | overrides))
 
 
 def test_tiny_model_overfits_a_tiny_mixture(manifest, tmp_path):
     held_out = tmp_path / "held_out.jsonl"
     held_out.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts(9, 6)))
-    summary = train(tiny(manifest, tmp_path / "run", eval=(f"river={held_out}",), eval_tokens=256, eval_doc_tokens=64),
-                    quiet=True)
+    summary = train(
+        tiny(manifest, tmp_path / "run", eval=(f"river={held_out}",), eval_tokens=256, eval_doc_tokens=64), quiet=True
+    )
 
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     losses = [entry["loss"] for entry in log if "loss" in entry]
@@ -124,10 +170,13 @@ def test_tiny_model_overfits_a_tiny_mixture(manifest, tmp_path):
 
 
 def test_resume_continues_bit_identically(manifest, tmp_path):
-    config = tiny(manifest, tmp_path / "whole", tokens=10 * 8 * 32, eval_every=3, batch_ramp_tokens=1024, batch_ramp_start=128)
+    config = tiny(
+        manifest, tmp_path / "whole", tokens=10 * 8 * 32, eval_every=3, batch_ramp_tokens=1024, batch_ramp_start=128
+    )
     train(config, quiet=True)
-    halves = tiny(manifest, tmp_path / "halves", tokens=10 * 8 * 32, eval_every=3, batch_ramp_tokens=1024,
-                  batch_ramp_start=128)
+    halves = tiny(
+        manifest, tmp_path / "halves", tokens=10 * 8 * 32, eval_every=3, batch_ramp_tokens=1024, batch_ramp_start=128
+    )
     train(TrainConfig(**{**halves.__dict__, "max_steps": 4}), quiet=True)
     with pytest.raises(ConfigError, match="--resume"):
         train(halves, quiet=True)
@@ -144,8 +193,11 @@ def test_resume_continues_bit_identically(manifest, tmp_path):
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
 
     def losses(run):
-        return [(e["step"], e["loss"], e["batch_tokens"]) for e in map(json.loads, (tmp_path / run / "log.jsonl").open())
-                if "loss" in e]
+        return [
+            (e["step"], e["loss"], e["batch_tokens"])
+            for e in map(json.loads, (tmp_path / run / "log.jsonl").open())
+            if "loss" in e
+        ]
 
     assert losses("whole") == losses("halves")
     # the batch-size ramp from 4 to 8 sequences over 1,024 tokens, in whole micro-batches of 4
@@ -182,9 +234,17 @@ def test_sampling_follows_the_weights_without_replacement(manifest):
 
 
 def test_learning_rate_and_batch_follow_gpt3():
-    cfg = TrainConfig(learning_rate=6e-4, warmup_tokens=375_000_000, decay_tokens=260_000_000_000, tokens=300_000_000_000,
-                      n_ctx=2048, batch_tokens=256 * 2048, micro_batch=8, batch_ramp_tokens=4_000_000_000,
-                      batch_ramp_start=32_768)
+    cfg = TrainConfig(
+        learning_rate=6e-4,
+        warmup_tokens=375_000_000,
+        decay_tokens=260_000_000_000,
+        tokens=300_000_000_000,
+        n_ctx=2048,
+        batch_tokens=256 * 2048,
+        micro_batch=8,
+        batch_ramp_tokens=4_000_000_000,
+        batch_ramp_start=32_768,
+    )
     peak = 6e-4
     assert learning_rate(0, cfg) == 0
     assert learning_rate(187_500_000, cfg) == pytest.approx(peak / 2)
@@ -202,8 +262,16 @@ def test_learning_rate_and_batch_follow_gpt3():
 
 
 def test_presets_have_gpt3_sizes():
-    nominal = {"gpt3-small": 125e6, "gpt3-medium": 350e6, "gpt3-large": 760e6, "gpt3-xl": 1.3e9,
-               "gpt3-2.7b": 2.7e9, "gpt3-6.7b": 6.7e9, "gpt3-13b": 13e9, "gpt3-175b": 175e9}
+    nominal = {
+        "gpt3-small": 125e6,
+        "gpt3-medium": 350e6,
+        "gpt3-large": 760e6,
+        "gpt3-xl": 1.3e9,
+        "gpt3-2.7b": 2.7e9,
+        "gpt3-6.7b": 6.7e9,
+        "gpt3-13b": 13e9,
+        "gpt3-175b": 175e9,
+    }
     for name, size in nominal.items():
         with torch.device("meta"):  # shapes only: 175B parameters take no memory
             model = GPT(model_config(name, vocab_size=50_257))
@@ -239,7 +307,9 @@ def test_configuration_mistakes_are_one_line(manifest, tmp_path, capsys):
     assert "manifest not found" in capsys.readouterr().err
     assert main(["--manifest", str(manifest), "--preset", "gpt5", "--out", str(tmp_path / "b")]) == 2
     assert "unknown preset 'gpt5'" in capsys.readouterr().err
-    assert main(["--manifest", str(manifest), "--preset", "nano", "--n-ctx", "100000", "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(["--manifest", str(manifest), "--preset", "nano", "--n-ctx", "100000", "--out", str(tmp_path / "c")]) == 2
+    )
     assert "fewer than one sequence" in capsys.readouterr().err
 
     broken = write_manifest(tmp_path / "broken", {"web": (1.0, texts(1, 4))}, token_budget=1000)

@@ -46,12 +46,16 @@ def loop_decontaminate(corpora: dict[str, list[str]], benchmarks: BenchmarkSet, 
     docs_per_ngram: Counter = Counter()
     for name, texts in corpora.items():
         for text in texts:
-            docs_per_ngram.update((n, h, name) for n, h in {(n, h) for n, _, h in find_hits(matcher.word_ids(text), matcher)})
+            docs_per_ngram.update(
+                (n, h, name) for n, h in {(n, h) for n, _, h in find_hits(matcher.word_ids(text), matcher)}
+            )
     rows = [(n, h, name, docs) for (n, h, name), docs in docs_per_ngram.items()]
     cut_ngrams, report, _ = contamination(benchmarks.benchmarks, rows, policy)
     to_cut = matcher.with_ngrams(cut_ngrams)
-    outcomes = {name: Counter(decontaminate_text(t, to_cut, policy)[1].outcome for t in texts)
-                for name, texts in corpora.items()}
+    outcomes = {
+        name: Counter(decontaminate_text(t, to_cut, policy)[1].outcome for t in texts)
+        for name, texts in corpora.items()
+    }
     return {"outcomes": outcomes, "dirty": {name: b["dirty"] for name, b in report.items()}}
 
 
@@ -75,8 +79,12 @@ def bench(argv: list[str] | None = None) -> dict:
     from curation.corpora import CorpusSpec
 
     parser = bench_parser("bench-decontam")
-    parser.add_argument("--web-responses", type=int, default=int(os.environ.get("BENCH_RESPONSES", "25000")),
-                        help="responses of the real-page crawl whose extracted documents are the web workload")
+    parser.add_argument(
+        "--web-responses",
+        type=int,
+        default=int(os.environ.get("BENCH_RESPONSES", "25000")),
+        help="responses of the real-page crawl whose extracted documents are the web workload",
+    )
     args = parser.parse_args(argv)
     policy, cores = CutPolicy(), args.cores
     workdir = scratch_dir("decontam")
@@ -95,10 +103,12 @@ def bench(argv: list[str] | None = None) -> dict:
     web = {"web": CorpusSpec("web", web_path)}
 
     decontaminate(spark, {"webtext": reference["webtext"]}, benchmarks, f"{workdir}/warmup", policy)  # JVM, workers
-    spark_seconds, summary = best_of(args.repeat, lambda: decontaminate(spark, reference, benchmarks,
-                                                                         f"{workdir}/reference", policy))
-    web_seconds, web_summary = best_of(args.repeat, lambda: decontaminate(spark, web, benchmarks, f"{workdir}/web-out",
-                                                                          policy))
+    spark_seconds, summary = best_of(
+        args.repeat, lambda: decontaminate(spark, reference, benchmarks, f"{workdir}/reference", policy)
+    )
+    web_seconds, web_summary = best_of(
+        args.repeat, lambda: decontaminate(spark, web, benchmarks, f"{workdir}/web-out", policy)
+    )
     spark.stop()
 
     texts = {name: read_texts(path) for name, path in paths.items()}
@@ -109,20 +119,33 @@ def bench(argv: list[str] | None = None) -> dict:
     docs, web_docs = summary["documents_in"], web_summary["documents_in"]
     dirty = {name: b["dirty"] for name, b in summary["benchmarks"].items()}
     result = {
-        "bench": "decontaminate", "corpus": corpus_label(), "docs": docs, "chars": summary["chars_in"], "cores": cores,
+        "bench": "decontaminate",
+        "corpus": corpus_label(),
+        "docs": docs,
+        "chars": summary["chars_in"],
+        "cores": cores,
         "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
         "loop_docs_per_s_per_core": per_core(docs, loop_seconds),
-        "web_docs": web_docs, "web_chars": web_summary["chars_in"],
+        "web_docs": web_docs,
+        "web_chars": web_summary["chars_in"],
         "web_spark_docs_per_s_per_core": per_core(web_docs, web_seconds, cores),
         "web_loop_docs_per_s_per_core": per_core(web_docs, web_loop_seconds),
         "benchmark_load_s": round(load_seconds, 1),
-        "dirty": dirty, "dirty_examples": summary["dirty_examples"], "examples": summary["examples"],
-        "changed": summary["changed"], "dropped": summary["dropped"], "chars_removed": summary["chars_removed"],
-        "web_changed": web_summary["changed"], "web_dropped": web_summary["dropped"],
-        "loop_agrees": loop_result["dirty"] == dirty and all(
-            loop_result["outcomes"][n]["changed"] == d["changed"] and loop_result["outcomes"][n]["unchanged"] == d["unchanged"]
-            for n, d in summary["datasets"].items())
-            and web_loop["outcomes"]["web"]["changed"] == web_summary["datasets"]["web"]["changed"],
+        "dirty": dirty,
+        "dirty_examples": summary["dirty_examples"],
+        "examples": summary["examples"],
+        "changed": summary["changed"],
+        "dropped": summary["dropped"],
+        "chars_removed": summary["chars_removed"],
+        "web_changed": web_summary["changed"],
+        "web_dropped": web_summary["dropped"],
+        "loop_agrees": loop_result["dirty"] == dirty
+        and all(
+            loop_result["outcomes"][n]["changed"] == d["changed"]
+            and loop_result["outcomes"][n]["unchanged"] == d["unchanged"]
+            for n, d in summary["datasets"].items()
+        )
+        and web_loop["outcomes"]["web"]["changed"] == web_summary["datasets"]["web"]["changed"],
         "conserved": summary["conserved"] and web_summary["conserved"],
     }
     with_ratio(result)

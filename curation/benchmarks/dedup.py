@@ -43,8 +43,10 @@ from curation.sample import word_ngram_jaccard
 # ---------------------------------------------------------------- evaluation: controlled edits of real documents
 EDIT_TYPES = ("insert", "delete", "substitute", "shuffle", "boilerplate", "truncate", "containment", "unrelated")
 EDIT_RATES = (0.02, 0.05, 0.1, 0.2)
-BOILERPLATE = ("Home | News | Sport | Weather | Contact us | Privacy policy | Terms of use | Cookie settings | "
-               "Subscribe to our newsletter | Share on Facebook | Share on Twitter | Copyright all rights reserved")
+BOILERPLATE = (
+    "Home | News | Sport | Weather | Contact us | Privacy policy | Terms of use | Cookie settings | "
+    "Subscribe to our newsletter | Share on Facebook | Share on Twitter | Copyright all rights reserved"
+)
 
 
 def apply_edit(text: str, kind: str, rate: float, rng: random.Random, other: str) -> str:
@@ -63,7 +65,7 @@ def apply_edit(text: str, kind: str, rate: float, rng: random.Random, other: str
     elif kind == "shuffle":  # paragraphs (or, in a one-paragraph text, ~20-word chunks) in a new order
         parts = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
         if len(parts) < 3:
-            parts = [" ".join(words[i:i + 20]) for i in range(0, len(words), 20)]
+            parts = [" ".join(words[i : i + 20]) for i in range(0, len(words), 20)]
         moved = max(2, round(len(parts) * rate * 5))
         chosen = rng.sample(range(len(parts)), min(moved, len(parts)))
         shuffled = [parts[i] for i in chosen]
@@ -72,13 +74,13 @@ def apply_edit(text: str, kind: str, rate: float, rng: random.Random, other: str
             parts[i] = part
         return "\n\n".join(parts)
     elif kind == "boilerplate":
-        extra = " ".join(BOILERPLATE.split()[:max(5, count)])
+        extra = " ".join(BOILERPLATE.split()[: max(5, count)])
         return f"{extra}\n\n{text}\n\n{extra}"
     elif kind == "truncate":
-        words = words[:max(1, len(words) - count)]
+        words = words[: max(1, len(words) - count)]
     elif kind == "containment":  # the document inside a longer page
         extra = other.split()[:count]
-        return " ".join(extra[:len(extra) // 2] + words + extra[len(extra) // 2:])
+        return " ".join(extra[: len(extra) // 2] + words + extra[len(extra) // 2 :])
     elif kind == "unrelated":
         return other
     return " ".join(words)
@@ -97,7 +99,9 @@ def labelled_pairs(texts: list[str], seed: int = 0, per_setting: int = 40) -> li
     return pairs
 
 
-def evaluate_pairs(pairs, options: DedupOptions, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9), positive_jaccard: float = 0.8) -> dict:
+def evaluate_pairs(
+    pairs, options: DedupOptions, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9), positive_jaccard: float = 0.8
+) -> dict:
     """Precision and recall of LSH candidates + Jaccard verification on labelled pairs, per edit and threshold.
 
     A pair is found at threshold t when the two documents share an LSH bucket and their Jaccard is >= t.
@@ -128,8 +132,10 @@ def evaluate_pairs(pairs, options: DedupOptions, thresholds=(0.5, 0.6, 0.7, 0.8,
             subset = [r for r in rows if r[0] == kind and r[1] == rate]
             if subset:
                 per_edit[f"{kind}@{rate}"] = {
-                    "pairs": len(subset), "mean_jaccard": round(sum(r[2] for r in subset) / len(subset), 3),
-                    "found": round(sum(r[3] and r[2] >= options.threshold for r in subset) / len(subset), 3)}
+                    "pairs": len(subset),
+                    "mean_jaccard": round(sum(r[2] for r in subset) / len(subset), 3),
+                    "found": round(sum(r[3] and r[2] >= options.threshold for r in subset) / len(subset), 3),
+                }
     return {"pairs": len(rows), "threshold": options.threshold, "curve": curve, "per_edit": per_edit}
 
 
@@ -198,10 +204,11 @@ def loop_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupO
     return removed
 
 
-
-
-PLANTED = {"exact_duplicate": "duplicate_of", "near_duplicate": "near_duplicate_of",
-           "reference_near_duplicate": "near_duplicate_of"}
+PLANTED = {
+    "exact_duplicate": "duplicate_of",
+    "near_duplicate": "near_duplicate_of",
+    "reference_near_duplicate": "near_duplicate_of",
+}
 
 
 def planted_pairs(truth: list[dict], doc_of_url: dict) -> list[tuple[str, str]]:
@@ -214,8 +221,13 @@ def planted_pairs(truth: list[dict], doc_of_url: dict) -> list[tuple[str, str]]:
     return pairs
 
 
-def truth_scores(removals: dict[str, str], pairs: list[tuple[str, str]], texts: dict[str, str],
-                 threshold: float, positive_jaccard: float = 0.8) -> dict:
+def truth_scores(
+    removals: dict[str, str],
+    pairs: list[tuple[str, str]],
+    texts: dict[str, str],
+    threshold: float,
+    positive_jaccard: float = 0.8,
+) -> dict:
     """Recall: planted pairs that ended in one cluster (all, and those whose true word 5-gram Jaccard is
     >= `positive_jaccard`). Precision: removals whose survivor is linked to them by planted copies, or
     whose text is a real duplicate of the survivor's (true Jaccard >= `threshold`: pages the real data
@@ -234,14 +246,18 @@ def truth_scores(removals: dict[str, str], pairs: list[tuple[str, str]], texts: 
     found = [cluster(a) == cluster(b) for a, b in pairs]
     positives = [f for f, j in zip(found, true_jaccard) if j >= positive_jaccard]
     planted_right = [find(doc) == find(survivor) for doc, survivor in removals.items()]
-    right = [p or word_ngram_jaccard(texts[doc], texts[survivor]) >= threshold
-             for p, (doc, survivor) in zip(planted_right, removals.items())]
+    right = [
+        p or word_ngram_jaccard(texts[doc], texts[survivor]) >= threshold
+        for p, (doc, survivor) in zip(planted_right, removals.items())
+    ]
     return {
-        "planted_pairs": len(pairs), "planted_pairs_j80": len(positives),
+        "planted_pairs": len(pairs),
+        "planted_pairs_j80": len(positives),
         "recall_j80": round(sum(positives) / max(1, len(positives)), 4),
         "recall_all_planted": round(sum(found) / max(1, len(found)), 4),
         "precision": round(sum(right) / max(1, len(right)), 4),
-        "removals_planted": sum(planted_right), "removals_real_duplicates": sum(right) - sum(planted_right),
+        "removals_planted": sum(planted_right),
+        "removals_real_duplicates": sum(right) - sum(planted_right),
     }
 
 
@@ -264,18 +280,28 @@ def crawl_inputs(spark, responses: int, seed: int, workdir: Path) -> tuple[dict,
         shards = sorted(str(p) for p in (root / "crawl").glob("sample-0*.warc.gz"))
         extract_to_parquet(spark, shards, f"{root}/extract", ExtractOptions(extractor="resiliparse"))
         crawl, reference = spark.read.parquet(f"{root}/extract/documents"), root / "reference"
-    frames = {"webtext": read_corpus(spark, str(reference / "webtext.jsonl.gz"), source="webtext"),
-              "wikipedia": read_corpus(spark, str(reference / "wikipedia.jsonl.gz"), source="wikipedia"),
-              "crawl": crawl}
+    frames = {
+        "webtext": read_corpus(spark, str(reference / "webtext.jsonl.gz"), source="webtext"),
+        "wikipedia": read_corpus(spark, str(reference / "wikipedia.jsonl.gz"), source="wikipedia"),
+        "crawl": crawl,
+    }
     return frames, read_truth(root)
 
 
 def bench(argv: list[str] | None = None) -> dict:
     parser = bench_parser("bench-dedup")
-    parser.add_argument("--responses", type=int, default=int(os.environ.get("BENCH_RESPONSES", "100000")),
-                        help="responses of the real-page crawl (pages of the generated sample without shared data)")
-    parser.add_argument("--no-scaling", dest="scaling", action="store_false",
-                        help="skip timing a quarter of the responses (4x documents -> x time)")
+    parser.add_argument(
+        "--responses",
+        type=int,
+        default=int(os.environ.get("BENCH_RESPONSES", "100000")),
+        help="responses of the real-page crawl (pages of the generated sample without shared data)",
+    )
+    parser.add_argument(
+        "--no-scaling",
+        dest="scaling",
+        action="store_false",
+        help="skip timing a quarter of the responses (4x documents -> x time)",
+    )
     parser.add_argument("--eval-docs", type=int, default=1500, help="real reference documents for the edit evaluation")
     args = parser.parse_args(argv)
     options, cores = DedupOptions(), args.cores
@@ -284,18 +310,25 @@ def bench(argv: list[str] | None = None) -> dict:
     frames, truth = crawl_inputs(spark, args.responses, args.seed, workdir)
     priority = ["webtext", "wikipedia", "crawl"]
     deduplicate(spark, frames, f"{workdir}/warmup", options, priority)
-    spark_seconds, summary = best_of(args.repeat, lambda: deduplicate(spark, frames, f"{workdir}/out", options, priority))
-    removals = {r["doc_id"]: r["survivor_doc_id"] for r in
-                spark.read.parquet(f"{workdir}/out/removals").filter("dataset = 'crawl'").toLocalIterator()}
+    spark_seconds, summary = best_of(
+        args.repeat, lambda: deduplicate(spark, frames, f"{workdir}/out", options, priority)
+    )
+    removals = {
+        r["doc_id"]: r["survivor_doc_id"]
+        for r in spark.read.parquet(f"{workdir}/out/removals").filter("dataset = 'crawl'").toLocalIterator()
+    }
     scaling = None
     if args.scaling:
         quarter, _ = crawl_inputs(spark, args.responses // 4, args.seed, workdir)
         deduplicate(spark, quarter, f"{workdir}/warmup-q", options, priority)
-        quarter_seconds, _ = best_of(args.repeat, lambda: deduplicate(spark, quarter, f"{workdir}/out-q", options,
-                                                                      priority))
+        quarter_seconds, _ = best_of(
+            args.repeat, lambda: deduplicate(spark, quarter, f"{workdir}/out-q", options, priority)
+        )
         scaling = round(spark_seconds / quarter_seconds, 2)
-    local = {name: [(r["doc_id"], r["text"]) for r in frame.select("doc_id", "text").toLocalIterator()]
-             for name, frame in frames.items()}
+    local = {
+        name: [(r["doc_id"], r["text"]) for r in frame.select("doc_id", "text").toLocalIterator()]
+        for name, frame in frames.items()
+    }
     doc_of_url = {r["url"]: r["doc_id"] for r in frames["crawl"].select("url", "doc_id").toLocalIterator()}
     spark.stop()
     loop_seconds, loop_removed = best_of(args.repeat, lambda: loop_deduplicate(local, options, priority))
@@ -304,20 +337,35 @@ def bench(argv: list[str] | None = None) -> dict:
     evaluation = evaluate_pairs(labelled_pairs(reference_texts(args.eval_docs), args.seed), options)
     docs = summary["documents_in"]
     default = evaluation["curve"][str(options.threshold)]
-    result = with_ratio({
-        "bench": "dedup", "corpus": corpus_label(), "docs": docs, "crawl_docs": len(local["crawl"]), "cores": cores,
-        "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
-        "loop_docs_per_s_per_core": per_core(docs, loop_seconds),
-    })
-    result.update({
-        "spark_seconds": round(spark_seconds, 1), "loop_seconds": round(loop_seconds, 1),
-        "time_4x_docs_ratio": scaling,
-        "removed_exact": summary["removed_exact"], "removed_fuzzy": summary["removed_fuzzy"],
-        "loop_removed": len(loop_removed), **scores,
-        "edit_pairs": evaluation["pairs"], "edit_precision": default["precision"],
-        "edit_recall_j80": default["recall_j80"], "edit_recall_edited": default["recall_edited"],
-        "largest_bucket": summary["guardrail"]["largest_bucket"],
-    })
-    print(json.dumps({"threshold_curve": evaluation["curve"], "per_edit": evaluation["per_edit"]}, indent=1),
-          file=sys.stderr)
+    result = with_ratio(
+        {
+            "bench": "dedup",
+            "corpus": corpus_label(),
+            "docs": docs,
+            "crawl_docs": len(local["crawl"]),
+            "cores": cores,
+            "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
+            "loop_docs_per_s_per_core": per_core(docs, loop_seconds),
+        }
+    )
+    result.update(
+        {
+            "spark_seconds": round(spark_seconds, 1),
+            "loop_seconds": round(loop_seconds, 1),
+            "time_4x_docs_ratio": scaling,
+            "removed_exact": summary["removed_exact"],
+            "removed_fuzzy": summary["removed_fuzzy"],
+            "loop_removed": len(loop_removed),
+            **scores,
+            "edit_pairs": evaluation["pairs"],
+            "edit_precision": default["precision"],
+            "edit_recall_j80": default["recall_j80"],
+            "edit_recall_edited": default["recall_edited"],
+            "largest_bucket": summary["guardrail"]["largest_bucket"],
+        }
+    )
+    print(
+        json.dumps({"threshold_curve": evaluation["curve"], "per_edit": evaluation["per_edit"]}, indent=1),
+        file=sys.stderr,
+    )
     return result

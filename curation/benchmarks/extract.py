@@ -56,8 +56,11 @@ def evaluate_extractors(html_dir: Path, per_set: int | None = None) -> dict:
                     predicted.append("")
             seconds = time.perf_counter() - started
             f1 = [bag_of_words_f1(p, gold_text(page["gold"])) for p, page in zip(predicted, pages)]
-            results[extractor][name] = {"pages": len(pages), "f1": round(sum(f1) / len(f1), 3),
-                                        "pages_per_s": round(len(pages) / seconds, 1)}
+            results[extractor][name] = {
+                "pages": len(pages),
+                "f1": round(sum(f1) / len(f1), 3),
+                "pages_per_s": round(len(pages) / seconds, 1),
+            }
     return results
 
 
@@ -89,10 +92,14 @@ def crawl_f1(spark, documents: str, root: Path) -> dict:
         if record["category"] == "original":
             page = gold[(record["page"]["set"], str(record["page"]["id"]))]
             scores.setdefault(page["set"], []).append(
-                bag_of_words_f1(text_of_url.get(record["url"]) or "", gold_text(page["gold"])))
+                bag_of_words_f1(text_of_url.get(record["url"]) or "", gold_text(page["gold"]))
+            )
     every = [f1 for per_set in scores.values() for f1 in per_set]
-    return {"f1": round(sum(every) / len(every), 3), "f1_pages": len(every),
-            "f1_per_set": {name: round(sum(f1) / len(f1), 3) for name, f1 in sorted(scores.items())}}
+    return {
+        "f1": round(sum(every) / len(every), 3),
+        "f1_pages": len(every),
+        "f1_per_set": {name: round(sum(f1) / len(f1), 3) for name, f1 in sorted(scores.items())},
+    }
 
 
 def generated_shards(pages: int, cores: int, seed: int) -> list[str]:
@@ -105,11 +112,19 @@ def generated_shards(pages: int, cores: int, seed: int) -> list[str]:
 
 def bench(argv: list[str] | None = None) -> dict:
     parser = bench_parser("bench-extract", repeat=2)
-    parser.add_argument("--responses", type=int, default=int(os.environ.get("BENCH_RESPONSES", "4000")),
-                        help="responses in the real-page crawl (pages generated, without the shared data)")
+    parser.add_argument(
+        "--responses",
+        type=int,
+        default=int(os.environ.get("BENCH_RESPONSES", "4000")),
+        help="responses in the real-page crawl (pages generated, without the shared data)",
+    )
     parser.add_argument("--extractor", choices=sorted(EXTRACTORS), default=ExtractOptions.extractor)
-    parser.add_argument("--compare-pages", type=int, default=None,
-                        help="gold pages per set for the table of every extractor (default: all; 0: skip)")
+    parser.add_argument(
+        "--compare-pages",
+        type=int,
+        default=None,
+        help="gold pages per set for the table of every extractor (default: all; 0: skip)",
+    )
     args = parser.parse_args(argv)
     cores, options, real = args.cores, ExtractOptions(extractor=args.extractor), real_data_present()
     root = bench_crawl(args.responses, 2 * cores, args.seed) if real else None
@@ -118,20 +133,29 @@ def bench(argv: list[str] | None = None) -> dict:
 
     spark = local_spark("extract", cores)
     extract_to_parquet(spark, shards[:1], str(workdir / "warmup"), options)  # JVM, JIT and Python workers warm up
-    spark_seconds, summary = best_of(args.repeat, lambda: extract_to_parquet(spark, shards, str(workdir / "spark"),
-                                                                             options))
+    spark_seconds, summary = best_of(
+        args.repeat, lambda: extract_to_parquet(spark, shards, str(workdir / "spark"), options)
+    )
     quality = crawl_f1(spark, str(workdir / "spark" / "documents"), root) if real else {}
     spark.stop()
     loop_seconds, loop_docs = best_of(args.repeat, lambda: sum(len(process_archive(p, options)[0]) for p in shards))
 
     docs = summary["documents"]
-    result = with_ratio({
-        "bench": "extract", "corpus": corpus_label(), "extractor": args.extractor, "docs": docs,
-        "records": summary["records"], "files": len(shards), "cores": cores,
-        "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
-        "loop_docs_per_s_per_core": per_core(loop_docs, loop_seconds),
-        "same_docs_as_loop": docs == loop_docs, **quality,
-    })
+    result = with_ratio(
+        {
+            "bench": "extract",
+            "corpus": corpus_label(),
+            "extractor": args.extractor,
+            "docs": docs,
+            "records": summary["records"],
+            "files": len(shards),
+            "cores": cores,
+            "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
+            "loop_docs_per_s_per_core": per_core(loop_docs, loop_seconds),
+            "same_docs_as_loop": docs == loop_docs,
+            **quality,
+        }
+    )
     html_dir = shared_data_dir() / "html"
     if args.compare_pages != 0 and html_dir.is_dir():
         comparison = evaluate_extractors(html_dir, args.compare_pages)

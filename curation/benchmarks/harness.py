@@ -14,8 +14,12 @@ from pathlib import Path
 def bench_parser(prog: str, repeat: int = 1) -> argparse.ArgumentParser:
     """A parser with the options every benchmark takes; a benchmark adds its own."""
     parser = argparse.ArgumentParser(prog=prog)
-    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1),
-                        help="local[N] for Spark; rates are divided by it (the loop runs on one core)")
+    parser.add_argument(
+        "--cores",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="local[N] for Spark; rates are divided by it (the loop runs on one core)",
+    )
     parser.add_argument("--repeat", type=int, default=repeat, help="timed runs of each path; the fastest counts")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -35,8 +39,9 @@ def local_spark(name: str, cores: int, conf: dict | None = None):
     """A quiet local[cores] SparkSession for a benchmark."""
     from curation.spark import get_spark
 
-    return get_spark(f"bench-{name}", master=f"local[{cores}]",
-                     conf={"spark.ui.showConsoleProgress": "false", **(conf or {})})
+    return get_spark(
+        f"bench-{name}", master=f"local[{cores}]", conf={"spark.ui.showConsoleProgress": "false", **(conf or {})}
+    )
 
 
 def scratch_dir(name: str) -> Path:
@@ -48,8 +53,12 @@ def per_core(items: int, seconds: float, cores: int = 1) -> float:
     return round(items / seconds / cores, 1)
 
 
-def with_ratio(result: dict, spark_key: str = "spark_docs_per_s_per_core",
-               loop_key: str = "loop_docs_per_s_per_core", name: str = "ratio") -> dict:
+def with_ratio(
+    result: dict,
+    spark_key: str = "spark_docs_per_s_per_core",
+    loop_key: str = "loop_docs_per_s_per_core",
+    name: str = "ratio",
+) -> dict:
     """`result` with name = result[spark_key] / result[loop_key]: the figure that compares across machines."""
     result[name] = round(result[spark_key] / result[loop_key], 3)
     return result

@@ -64,7 +64,7 @@ def loop_baseline(rows: list[tuple[str, str]], tokenizer, out: Path) -> tuple[fl
     dtype = token_dtype(vocab_size(tokenizer))
     texts = [text for _, text in sorted(rows)]
     started = time.perf_counter()
-    chunks = [encode_documents(encoder, texts[i:i + 1024], eot, dtype) for i in range(0, len(texts), 1024)]
+    chunks = [encode_documents(encoder, texts[i : i + 1024], eot, dtype) for i in range(0, len(texts), 1024)]
     tokenized = time.perf_counter()
     digest = hashlib.sha256()
     with open(out, "wb") as stream:
@@ -99,8 +99,11 @@ def bench(argv: list[str] | None = None) -> dict:
     loaded = load_gpt2(vocab, merges)  # what the job will load: compare like with like
 
     specs = [DatasetSpec("bench", parse_corpus_spec(f"bench={workdir / 'input'}"), 1.0, 1.0)]
-    options = MixtureOptions(token_budget=max(1, text_bytes // 4), gpt2_files=(vocab, merges),
-                             shard_text_bytes=max(1, text_bytes // (args.cores * 4)))
+    options = MixtureOptions(
+        token_budget=max(1, text_bytes // 4),
+        gpt2_files=(vocab, merges),
+        shard_text_bytes=max(1, text_bytes // (args.cores * 4)),
+    )
     build_mixture(spark, specs, str(workdir / "warmup"), options)  # JVM, JIT and Python workers warm up
     spark_seconds, summary = best_of(args.repeat, lambda: build_mixture(spark, specs, str(workdir / "spark"), options))
     spark.stop()
@@ -110,8 +113,11 @@ def bench(argv: list[str] | None = None) -> dict:
 
     mixture = load_manifest(workdir / "spark")
     decoder = mixture.tokenizer()
-    decoded = Counter(decoder.decode(shard.document(i).tolist(), skip_special_tokens=False).removesuffix(EOT)
-                      for shard in mixture.datasets["bench"].shards for i in range(shard.documents))
+    decoded = Counter(
+        decoder.decode(shard.document(i).tolist(), skip_special_tokens=False).removesuffix(EOT)
+        for shard in mixture.datasets["bench"].shards
+        for i in range(shard.documents)
+    )
     round_trip = decoded == Counter(text.replace("\r\n", "\n").replace("\r", "\n") for _, text in rows)
     shutil.rmtree(workdir, ignore_errors=True)
     docs, tokens, cores = summary["documents"], summary["tokens"], args.cores
@@ -136,8 +142,10 @@ def bench(argv: list[str] | None = None) -> dict:
     result["ratio"] = round(result["spark_tokens_per_s_per_core"] / result["loop_tokens_per_s_per_core"], 3)
     print("| path | tokens/s per core | docs/s per core |")
     print("|---|---|---|")
-    print(f"| Spark job (tokenize + write shards + manifest) | {result['spark_tokens_per_s_per_core']:,} | "
-          f"{result['spark_docs_per_s_per_core']} |")
+    print(
+        f"| Spark job (tokenize + write shards + manifest) | {result['spark_tokens_per_s_per_core']:,} | "
+        f"{result['spark_docs_per_s_per_core']} |"
+    )
     print(f"| loop: tokenize | {result['loop_tokenize_tokens_per_s']:,} | |")
     print(f"| loop: write + sha256 | {result['loop_write_tokens_per_s']:,} | |")
     print(f"| loop: both | {result['loop_tokens_per_s_per_core']:,} | {result['loop_docs_per_s_per_core']} |")

@@ -73,8 +73,14 @@ def real_pages(shared: Path, html_per_set: int | None = None) -> list[dict]:
                     text = extract_text(page["html"], "resiliparse")
                 except Exception:  # noqa: BLE001 - a page the extractor fails on is not a document
                     continue
-                pages.append({"doc_id": f"{name}/{page['id']}", "url": page.get("url"), "text": text,
-                              "label": "en" if name in ENGLISH_HTML_SETS else None})
+                pages.append(
+                    {
+                        "doc_id": f"{name}/{page['id']}",
+                        "url": page.get("url"),
+                        "text": text,
+                        "label": "en" if name in ENGLISH_HTML_SETS else None,
+                    }
+                )
     return pages
 
 
@@ -85,8 +91,14 @@ def reference_pages(shared: Path, per_corpus: int) -> list[dict]:
         with gzip.open(shared / "reference" / f"{name}.jsonl.gz", "rt", encoding="utf-8") as lines:
             for number, line in zip(range(per_corpus), lines):
                 doc = json.loads(line)
-                pages.append({"doc_id": f"{name}/{doc.get('id', number)}", "url": doc.get("url"), "text": doc["text"],
-                              "label": "en"})
+                pages.append(
+                    {
+                        "doc_id": f"{name}/{doc.get('id', number)}",
+                        "url": doc.get("url"),
+                        "text": doc["text"],
+                        "label": "en",
+                    }
+                )
     return pages
 
 
@@ -99,8 +111,11 @@ def language_accuracy(pages: list[dict]) -> dict:
         if page["label"] and page["text"].strip():
             total[page["label"]] += 1
             right[page["label"]] += identify_language(page["text"])[0] == page["label"]
-    return {"pages": sum(total.values()), "accuracy": round(sum(right.values()) / max(sum(total.values()), 1), 4),
-            "per_language": {label: f"{right[label]}/{total[label]}" for label, _ in total.most_common()}}
+    return {
+        "pages": sum(total.values()),
+        "accuracy": round(sum(right.values()) / max(sum(total.values()), 1), 4),
+        "per_language": {label: f"{right[label]}/{total[label]}" for label, _ in total.most_common()},
+    }
 
 
 def bench(argv: list[str] | None = None) -> dict:
@@ -113,8 +128,9 @@ def bench(argv: list[str] | None = None) -> dict:
     from curation.settings import shared_data_dir
 
     parser = bench_parser("bench-rules")
-    parser.add_argument("--copies", type=int, default=8, help="copies of the real pages (steady state; "
-                                                                "8: 18,520 documents)")
+    parser.add_argument(
+        "--copies", type=int, default=8, help="copies of the real pages (steady state; 8: 18,520 documents)"
+    )
     parser.add_argument("--html-pages", type=int, default=None, help="pages per HTML set (default: all)")
     args = parser.parse_args(argv)
     shared = shared_data_dir()
@@ -122,29 +138,45 @@ def bench(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"bench-rules needs the real pages in {shared} (set CURATION_SHARED_DATA)")
     pages = real_pages(shared, args.html_pages)
     workdir = scratch_dir("rules")
-    table = pa.table({"doc_id": [f"{p['doc_id']}#{copy}" for copy in range(args.copies) for p in pages],
-                      "url": [p["url"] for _ in range(args.copies) for p in pages],
-                      "text": [p["text"] for _ in range(args.copies) for p in pages]})
+    table = pa.table(
+        {
+            "doc_id": [f"{p['doc_id']}#{copy}" for copy in range(args.copies) for p in pages],
+            "url": [p["url"] for _ in range(args.copies) for p in pages],
+            "text": [p["text"] for _ in range(args.copies) for p in pages],
+        }
+    )
     input_dir = workdir / "input"
     input_dir.mkdir()
     for part in range(4 * args.cores):  # several files: one Spark task each
-        pq.write_table(table.slice(part * len(table) // (4 * args.cores),
-                                   (part + 1) * len(table) // (4 * args.cores) - part * len(table) // (4 * args.cores)),
-                       input_dir / f"part-{part:03d}.parquet")
+        pq.write_table(
+            table.slice(
+                part * len(table) // (4 * args.cores),
+                (part + 1) * len(table) // (4 * args.cores) - part * len(table) // (4 * args.cores),
+            ),
+            input_dir / f"part-{part:03d}.parquet",
+        )
     options = RulesOptions()
     spark = local_spark("rules", args.cores)
     documents = spark.read.parquet(str(input_dir))
     rules_documents(spark, spark.read.parquet(str(input_dir / "part-000.parquet")), str(workdir / "warmup"), options)
-    spark_seconds, summary = best_of(args.repeat, lambda: rules_documents(spark, documents, str(workdir / "spark"),
-                                                                          options))
+    spark_seconds, summary = best_of(
+        args.repeat, lambda: rules_documents(spark, documents, str(workdir / "spark"), options)
+    )
     spark.stop()
     texts, urls = table.column("text").to_pylist(), table.column("url").to_pylist()
-    loop_seconds, loop = best_of(args.repeat, lambda: Counter(decide(text, url, options).reason
-                                                              for text, url in zip(texts, urls)))
+    loop_seconds, loop = best_of(
+        args.repeat, lambda: Counter(decide(text, url, options).reason for text, url in zip(texts, urls))
+    )
     docs = summary["documents_in"]
     result = {
-        "bench": "rules", "corpus": "real", "docs": docs, "distinct_pages": len(pages), "copies": args.copies,
-        "cores": args.cores, "spark_seconds": round(spark_seconds, 1), "loop_seconds": round(loop_seconds, 1),
+        "bench": "rules",
+        "corpus": "real",
+        "docs": docs,
+        "distinct_pages": len(pages),
+        "copies": args.copies,
+        "cores": args.cores,
+        "spark_seconds": round(spark_seconds, 1),
+        "loop_seconds": round(loop_seconds, 1),
         "spark_docs_per_s_per_core": per_core(docs, spark_seconds, args.cores),
         "loop_docs_per_s_per_core": per_core(docs, loop_seconds),
         "loop_agrees": dict(loop) == {**summary["rejected_by_reason"], "kept": summary["kept"]},

@@ -46,9 +46,16 @@ def bench_preset(preset: str, device: torch.device, vocab: int, steps: int, warm
     loss.item()
     seconds = time.perf_counter() - started
     tokens_per_s = steps * shape.micro_batch * shape.n_ctx / seconds
-    result = {"preset": preset, "device": device.type, "params": model.num_params(), "n_ctx": shape.n_ctx,
-              "micro_batch": shape.micro_batch, "vocab": vocab, "dtype": str(amp_dtype or torch.float32).removeprefix("torch."),
-              "tokens_per_s": round(tokens_per_s, 1)}
+    result = {
+        "preset": preset,
+        "device": device.type,
+        "params": model.num_params(),
+        "n_ctx": shape.n_ctx,
+        "micro_batch": shape.micro_batch,
+        "vocab": vocab,
+        "dtype": str(amp_dtype or torch.float32).removeprefix("torch."),
+        "tokens_per_s": round(tokens_per_s, 1),
+    }
     peak = peak_flops(device)
     if peak:
         result["mfu"] = round(model.flops_per_token(shape.n_ctx) * tokens_per_s / peak, 4)
@@ -62,12 +69,15 @@ def bench(argv: list[str] | None = None) -> dict:
     steps = parser.parse_args(argv).steps
     threads = torch.get_num_threads()
     cpu = bench_preset("tiny", torch.device("cpu"), vocab=8192, steps=steps, warmup=3)
-    result = {"bench": "train", **cpu, "threads": threads,
-              "tokens_per_s_per_core": round(cpu["tokens_per_s"] / threads, 1)}
+    result = {
+        "bench": "train",
+        **cpu,
+        "threads": threads,
+        "tokens_per_s_per_core": round(cpu["tokens_per_s"] / threads, 1),
+    }
     if torch.cuda.is_available():
         cuda = bench_preset("gpt3-small", torch.device("cuda"), vocab=padded_vocab(50_257), steps=20, warmup=5)
         result.update({f"cuda_{key}": value for key, value in cuda.items() if key != "mfu"})
         result["cuda_device"] = torch.cuda.get_device_name()
         result["mfu"] = cuda.get("mfu")
     return result
-

@@ -87,8 +87,11 @@ def parse_entries(lines, counts: Counter) -> tuple[set[str], set[str]]:
 
 def load_blocklist(category: str, path: str) -> Blocklist:
     """The list at `path` (a file, or a directory with `domains`/`urls` files); OSError when unreadable."""
-    files = [os.path.join(path, name) for name in LIST_FILES if os.path.isfile(os.path.join(path, name))] \
-        if os.path.isdir(path) else [path]
+    files = (
+        [os.path.join(path, name) for name in LIST_FILES if os.path.isfile(os.path.join(path, name))]
+        if os.path.isdir(path)
+        else [path]
+    )
     counts: Counter = Counter({key: 0 for key in ("domains", "urls", "comments", "blank", "invalid")})
     domains, urls = set(), set()
     for name in files:

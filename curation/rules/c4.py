@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from curation.rules.language import words
 
 TERMINAL_PUNCTUATION = (".", "?", "!", '"', "”", "。", "！", "？")
-POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
-                     "use cookies")
+POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 SENTENCE_END = re.compile(r"[.?!]+[\"'”’)\]]*(?=\s|$)|[。！？]+")
 LINE_CHECKS = ("terminal_punctuation", "min_words_per_line", "max_word_length", "javascript", "policy")
 

@@ -70,8 +70,9 @@ def paragraphs_of(text: str) -> list[str]:
     return [block for block in BLANK_LINES.split(text) if block.strip()]
 
 
-def quality_failure(text: str, options: QualityOptions, skip=frozenset(),
-                    words: list[str] | None = None) -> tuple[str, float] | None:
+def quality_failure(
+    text: str, options: QualityOptions, skip=frozenset(), words: list[str] | None = None
+) -> tuple[str, float] | None:
     """The first Gopher quality check `text` fails (in the order below), or None; `skip`: checks not run."""
     words = split_words(text) if words is None else words
     content = [w for w in words if HAS_WORD_CHARACTER.search(w)]
@@ -120,8 +121,7 @@ def duplicate_fractions(elements: list[str]) -> tuple[float, float]:
         else:
             seen.add(element)
     total_chars = sum(map(len, elements))
-    return (duplicates / len(elements) if elements else 0.0,
-            duplicate_chars / total_chars if total_chars else 0.0)
+    return (duplicates / len(elements) if elements else 0.0, duplicate_chars / total_chars if total_chars else 0.0)
 
 
 def ngram_keys(word_ids: np.ndarray, n: int, previous: np.ndarray | None) -> np.ndarray:
@@ -129,20 +129,22 @@ def ngram_keys(word_ids: np.ndarray, n: int, previous: np.ndarray | None) -> np.
     if previous is None:
         return word_ids[: len(word_ids) - n + 1].copy()
     with np.errstate(over="ignore"):
-        return previous[: len(word_ids) - n + 1] * HASH_BASE + word_ids[n - 1:]
+        return previous[: len(word_ids) - n + 1] * HASH_BASE + word_ids[n - 1 :]
 
 
-def repetition_failure(text: str, options: RepetitionOptions, skip=frozenset(),
-                       words: list[str] | None = None) -> tuple[str, float] | None:
+def repetition_failure(
+    text: str, options: RepetitionOptions, skip=frozenset(), words: list[str] | None = None
+) -> tuple[str, float] | None:
     """The first Gopher repetition check `text` fails (lines, paragraphs, top n-grams, duplicated n-grams),
     or None; `skip`: checks not run."""
     line_share, line_char_share = duplicate_fractions(lines_of(text))
     paragraph_share, paragraph_char_share = duplicate_fractions(paragraphs_of(text))
-    for check, value, limit in (("duplicate_lines", line_share, options.max_duplicate_lines),
-                                ("duplicate_paragraphs", paragraph_share, options.max_duplicate_paragraphs),
-                                ("duplicate_line_chars", line_char_share, options.max_duplicate_line_chars),
-                                ("duplicate_paragraph_chars", paragraph_char_share,
-                                 options.max_duplicate_paragraph_chars)):
+    for check, value, limit in (
+        ("duplicate_lines", line_share, options.max_duplicate_lines),
+        ("duplicate_paragraphs", paragraph_share, options.max_duplicate_paragraphs),
+        ("duplicate_line_chars", line_char_share, options.max_duplicate_line_chars),
+        ("duplicate_paragraph_chars", paragraph_char_share, options.max_duplicate_paragraph_chars),
+    ):
         if check not in skip and value > limit:
             return check, value
     words = split_words(text) if words is None else words

@@ -18,8 +18,10 @@ EMAIL_PLACEHOLDER, IP_PLACEHOLDER, PHONE_PLACEHOLDER = "<EMAIL_ADDRESS>", "<IP_A
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 VERSION_BEFORE = re.compile(r"(?:\bv|\bver|\bversion|\brelease)\.?\s*$", re.IGNORECASE)
-PHONE = re.compile(r"(?<![\w+])(?:(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
-                   r"|\+\d{1,3}(?:[\s.-]?\d{2,4}){2,5})(?!\w)")
+PHONE = re.compile(
+    r"(?<![\w+])(?:(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+    r"|\+\d{1,3}(?:[\s.-]?\d{2,4}){2,5})(?!\w)"
+)
 
 
 def is_public_ipv4(candidate: str) -> bool:
@@ -37,8 +39,7 @@ def redact_pii(text: str, phones: bool = False) -> tuple[str, dict[str, int]]:
         text, counts["email"] = EMAIL.subn(EMAIL_PLACEHOLDER, text)
 
     def ip(match: re.Match) -> str:
-        if is_public_ipv4(match.group()) and not VERSION_BEFORE.search(text, max(0, match.start() - 12),
-                                                                         match.start()):
+        if is_public_ipv4(match.group()) and not VERSION_BEFORE.search(text, max(0, match.start() - 12), match.start()):
             counts["ip"] += 1
             return IP_PLACEHOLDER
         return match.group()

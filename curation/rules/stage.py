@@ -45,19 +45,40 @@ CHECKS = {  # family -> its checks, in the order they run
     "input": ("null_text", "empty_text", "garbage"),
     "blocklist": (),  # the reason is blocklist:<category>
     "language": ("not_listed", "low_score"),
-    "gopher_quality": ("word_count", "mean_word_length", "hash_ratio", "ellipsis_ratio", "bullet_lines",
-                       "ellipsis_lines", "alpha_words", "stop_words"),
-    "gopher_repetition": ("duplicate_lines", "duplicate_paragraphs", "duplicate_line_chars",
-                          "duplicate_paragraph_chars", *(f"top_{n}gram_chars" for n in gopher.TOP_NGRAM_SIZES),
-                          *(f"duplicated_{n}gram_chars" for n in gopher.DUPLICATED_NGRAM_SIZES)),
+    "gopher_quality": (
+        "word_count",
+        "mean_word_length",
+        "hash_ratio",
+        "ellipsis_ratio",
+        "bullet_lines",
+        "ellipsis_lines",
+        "alpha_words",
+        "stop_words",
+    ),
+    "gopher_repetition": (
+        "duplicate_lines",
+        "duplicate_paragraphs",
+        "duplicate_line_chars",
+        "duplicate_paragraph_chars",
+        *(f"top_{n}gram_chars" for n in gopher.TOP_NGRAM_SIZES),
+        *(f"duplicated_{n}gram_chars" for n in gopher.DUPLICATED_NGRAM_SIZES),
+    ),
     "c4": ("lorem_ipsum", "curly_brace", *c4.LINE_CHECKS, "min_sentences"),
     "pii": (),
 }
 # columns the stage adds (or replaces, when the input has them already)
-ADDED_COLUMNS = (("language", pa.string()), ("language_score", pa.float64()), ("c4_lines_removed", pa.int32()),
-                 ("c4_chars_removed", pa.int64()), ("pii_email", pa.int32()), ("pii_ip", pa.int32()),
-                 ("pii_phone", pa.int32()), ("pii_redactions", pa.int32()), ("reason", pa.string()),
-                 ("value", pa.float64()))
+ADDED_COLUMNS = (
+    ("language", pa.string()),
+    ("language_score", pa.float64()),
+    ("c4_lines_removed", pa.int32()),
+    ("c4_chars_removed", pa.int64()),
+    ("pii_email", pa.int32()),
+    ("pii_ip", pa.int32()),
+    ("pii_phone", pa.int32()),
+    ("pii_redactions", pa.int32()),
+    ("reason", pa.string()),
+    ("value", pa.float64()),
+)
 RECOUNTED = {"n_chars": len, "n_words": lambda text: len(words(text))}  # input columns that describe `text`
 
 
@@ -176,24 +197,36 @@ def decide_batch(batch: pa.RecordBatch, options: RulesOptions) -> pa.RecordBatch
 # --- the Spark job ------------------------------------------------------------------------------------
 
 
-KEPT_TOTALS = {"lines_removed": "c4_lines_removed", "chars_removed": "c4_chars_removed", "email": "pii_email",
-               "ip": "pii_ip", "phone": "pii_phone"}  # summed over the kept documents
+KEPT_TOTALS = {
+    "lines_removed": "c4_lines_removed",
+    "chars_removed": "c4_chars_removed",
+    "email": "pii_email",
+    "ip": "pii_ip",
+    "phone": "pii_phone",
+}  # summed over the kept documents
 KEPT_DOCUMENTS = {"edited": "c4_lines_removed", "redacted": "pii_redactions"}  # kept documents where > 0
 
 
 def batch_tally(decided: pa.RecordBatch) -> dict[str, Counter]:
     """What the summary needs from one decided batch: rows read, documents per reason (`kept` among them)
     and per language, and the kept documents' C4 and PII totals."""
+
     def counts(column: pa.Array) -> Counter:
         found = pc.value_counts(column.fill_null("none")).to_pylist()
         return Counter({row["values"]: row["counts"] for row in found})
 
     kept = decided.filter(pc.equal(decided.column("reason"), KEPT))
     totals = {key: pc.sum(kept.column(column)).as_py() or 0 for key, column in KEPT_TOTALS.items()}
-    totals |= {key: pc.sum(pc.greater(kept.column(column), 0).cast(pa.int64())).as_py() or 0
-               for key, column in KEPT_DOCUMENTS.items()}
-    return {"rows": Counter({"rows": decided.num_rows}), "reasons": counts(decided.column("reason")),
-            "languages": counts(decided.column("language")), "kept": Counter(totals)}
+    totals |= {
+        key: pc.sum(pc.greater(kept.column(column), 0).cast(pa.int64())).as_py() or 0
+        for key, column in KEPT_DOCUMENTS.items()
+    }
+    return {
+        "rows": Counter({"rows": decided.num_rows}),
+        "reasons": counts(decided.column("reason")),
+        "languages": counts(decided.column("language")),
+        "kept": Counter(totals),
+    }
 
 
 class TallyParam:
@@ -238,10 +271,12 @@ def rules_documents(spark, documents, output: str, options: RulesOptions) -> dic
             yield decisions
 
     decided = f"{output}/_decided"
-    documents.mapInArrow(decide_batches, from_arrow_schema(decided_schema)).write.mode("overwrite") \
-        .partitionBy("reason").parquet(decided)
-    split_outcomes(spark, decided, output, from_arrow_schema(
-        pa.schema([f for f in decided_schema if f.name != "reason"])))
+    documents.mapInArrow(decide_batches, from_arrow_schema(decided_schema)).write.mode("overwrite").partitionBy(
+        "reason"
+    ).parquet(decided)
+    split_outcomes(
+        spark, decided, output, from_arrow_schema(pa.schema([f for f in decided_schema if f.name != "reason"]))
+    )
     summary = summarize(tallies.value, options, shipped.value if shipped else ())
     write_json(spark, f"{output}/summary.json", summary)
     return summary
@@ -251,8 +286,11 @@ def reason_order(reason: str) -> tuple[int, int, str]:
     family, _, check = reason.partition(":")
     families = list(CHECKS)
     checks = CHECKS.get(family, ())
-    return (families.index(family) if family in families else len(families),
-            checks.index(check) if check in checks else len(checks), check)
+    return (
+        families.index(family) if family in families else len(families),
+        checks.index(check) if check in checks else len(checks),
+        check,
+    )
 
 
 def summarize(tally: dict[str, Counter], options: RulesOptions, blocklists) -> dict:
@@ -272,13 +310,20 @@ def summarize(tally: dict[str, Counter], options: RulesOptions, blocklists) -> d
         "keep_rate": round(kept / documents_in, 4) if documents_in else 0.0,
         "rejected_by_reason": rejected,
         "rejected_by_family": by_family,
-        "c4": {"documents_edited": totals["edited"], "lines_removed": totals["lines_removed"],
-               "chars_removed": totals["chars_removed"]},
+        "c4": {
+            "documents_edited": totals["edited"],
+            "lines_removed": totals["lines_removed"],
+            "chars_removed": totals["chars_removed"],
+        },
         "pii": {"documents_redacted": totals["redacted"], **{key: totals[key] for key in ("email", "ip", "phone")}},
         "languages_in": dict(languages),
         "blocklists": {b.category: b.entries for b in blocklists},
-        "options": {"languages": list(options.languages), "min_language_score": options.min_language_score,
-                    "skip": sorted(options.skip), "redact_phone_numbers": options.redact_phone_numbers},
+        "options": {
+            "languages": list(options.languages),
+            "min_language_score": options.min_language_score,
+            "skip": sorted(options.skip),
+            "redact_phone_numbers": options.redact_phone_numbers,
+        },
         "conserved": documents_in == kept + sum(rejected.values()),
     }
 
@@ -286,8 +331,11 @@ def summarize(tally: dict[str, Counter], options: RulesOptions, blocklists) -> d
 # --- options on the command line ------------------------------------------------------------------
 
 
-TUNABLE = (("gopher", "quality", gopher.QualityOptions), ("gopher", "repetition", gopher.RepetitionOptions),
-           ("c4", "c4", c4.Options))
+TUNABLE = (
+    ("gopher", "quality", gopher.QualityOptions),
+    ("gopher", "repetition", gopher.RepetitionOptions),
+    ("c4", "c4", c4.Options),
+)
 
 
 def option_name(prefix: str, name: str) -> str:
@@ -313,37 +361,72 @@ class RulesJob(SparkJob):
     """`spark-submit jobs/rules.py --input DOCS --output DIR [--languages en] [--blocklist CATEGORY=PATH] ...`."""
 
     name = "rules"
-    description = ("Language ID, Gopher quality and repetition rules, C4 line cleaning, URL blocklists and PII "
-                   "redaction: kept/, rejects/ (one reason each), summary.json.")
+    description = (
+        "Language ID, Gopher quality and repetition rules, C4 line cleaning, URL blocklists and PII "
+        "redaction: kept/, rejects/ (one reason each), summary.json."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--input", required=True, help="documents: Parquet with text (and url), e.g. the extract "
-                                                           "stage's documents/, or a corpus")
+        parser.add_argument(
+            "--input",
+            required=True,
+            help="documents: Parquet with text (and url), e.g. the extract stage's documents/, or a corpus",
+        )
         parser.add_argument("--output", required=True, help="output directory: kept/, rejects/, summary.json")
-        parser.add_argument("--languages", type=comma_list, default=RulesOptions.languages,
-                            help="languages to keep, CLD2 codes, comma-separated (default: en)")
-        parser.add_argument("--min-language-score", type=float, default=RulesOptions.min_language_score,
-                            help="least share of the text in the detected language (FineWeb: 0.65)")
-        parser.add_argument("--max-garbage-fraction", type=float, default=RulesOptions.max_garbage_fraction,
-                            help="most share of control, U+FFFD and private-use characters")
-        parser.add_argument("--blocklist", action="append", dest="blocklists", default=[], metavar="CATEGORY=PATH",
-                            help="a blocklist (a file, or a directory with domains/urls files), repeatable")
-        parser.add_argument("--skip", type=comma_list, default=(), metavar="CHECK,...",
-                            help="families (input, blocklist, language, gopher_quality, gopher_repetition, c4, pii) "
-                                 "or family:check names not to run")
+        parser.add_argument(
+            "--languages",
+            type=comma_list,
+            default=RulesOptions.languages,
+            help="languages to keep, CLD2 codes, comma-separated (default: en)",
+        )
+        parser.add_argument(
+            "--min-language-score",
+            type=float,
+            default=RulesOptions.min_language_score,
+            help="least share of the text in the detected language (FineWeb: 0.65)",
+        )
+        parser.add_argument(
+            "--max-garbage-fraction",
+            type=float,
+            default=RulesOptions.max_garbage_fraction,
+            help="most share of control, U+FFFD and private-use characters",
+        )
+        parser.add_argument(
+            "--blocklist",
+            action="append",
+            dest="blocklists",
+            default=[],
+            metavar="CATEGORY=PATH",
+            help="a blocklist (a file, or a directory with domains/urls files), repeatable",
+        )
+        parser.add_argument(
+            "--skip",
+            type=comma_list,
+            default=(),
+            metavar="CHECK,...",
+            help="families (input, blocklist, language, gopher_quality, gopher_repetition, c4, pii) "
+            "or family:check names not to run",
+        )
         parser.add_argument("--redact-phone-numbers", action="store_true", help="also replace phone numbers")
         for prefix, _, kind in TUNABLE:
             for option in fields(kind):
                 default = option.default
                 shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-                parser.add_argument(option_name(prefix, option.name), default=default, help=f"default: {shown}",
-                                    type=float_list if isinstance(default, tuple) else type(default))
+                parser.add_argument(
+                    option_name(prefix, option.name),
+                    default=default,
+                    help=f"default: {shown}",
+                    type=float_list if isinstance(default, tuple) else type(default),
+                )
 
     def check_options(self, args):
         unknown = unknown_languages(args.languages)
         if unknown or not args.languages:
-            raise ConfigError(f"--languages: unknown language code {unknown[0]!r} (CLD2 codes such as en, de, zh, ja)"
-                              if unknown else "--languages must name at least one language")
+            raise ConfigError(
+                f"--languages: unknown language code {unknown[0]!r} (CLD2 codes such as en, de, zh, ja)"
+                if unknown
+                else "--languages must name at least one language"
+            )
         if not 0.0 <= args.min_language_score <= 1.0 or not 0.0 <= args.max_garbage_fraction <= 1.0:
             raise ConfigError("--min-language-score and --max-garbage-fraction must be between 0 and 1")
         wrong = [name for name in args.skip if name not in known_skips()]
@@ -354,13 +437,20 @@ class RulesJob(SparkJob):
             values = {o.name: getattr(args, f"{prefix}_{o.name}") for o in fields(kind)}
             for option in fields(kind):
                 if isinstance(option.default, tuple) and len(values[option.name]) != len(option.default):
-                    raise ConfigError(f"{option_name(prefix, option.name)} needs {len(option.default)} numbers "
-                                      f"(got {len(values[option.name])})")
+                    raise ConfigError(
+                        f"{option_name(prefix, option.name)} needs {len(option.default)} numbers "
+                        f"(got {len(values[option.name])})"
+                    )
             tuned[group] = kind(**values)
-        args.options = RulesOptions(languages=tuple(args.languages), min_language_score=args.min_language_score,
-                                    max_garbage_fraction=args.max_garbage_fraction,
-                                    redact_phone_numbers=args.redact_phone_numbers, skip=frozenset(args.skip),
-                                    blocklists=load_blocklists(args.blocklists), **tuned)
+        args.options = RulesOptions(
+            languages=tuple(args.languages),
+            min_language_score=args.min_language_score,
+            max_garbage_fraction=args.max_garbage_fraction,
+            redact_phone_numbers=args.redact_phone_numbers,
+            skip=frozenset(args.skip),
+            blocklists=load_blocklists(args.blocklists),
+            **tuned,
+        )
 
     def validate(self, args):
         check_input(parse_corpus_spec(args.input))
@@ -370,10 +460,12 @@ class RulesJob(SparkJob):
 
         documents = documents_to_filter(spark, args.input)
         summary = rules_documents(spark, documents, args.output, args.options)
-        print(f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
-              f"({summary['keep_rate']:.1%}), "
-              f"rejected {summary['rejected_by_family']}; C4 removed {summary['c4']['lines_removed']} lines; "
-              f"PII redacted {summary['pii']}; outputs under {published_path(args.output)}")
+        print(
+            f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
+            f"({summary['keep_rate']:.1%}), "
+            f"rejected {summary['rejected_by_family']}; C4 removed {summary['c4']['lines_removed']} lines; "
+            f"PII redacted {summary['pii']}; outputs under {published_path(args.output)}"
+        )
         if not summary["conserved"]:
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
             return 1
@@ -386,8 +478,9 @@ def load_blocklists(specs: list[str]) -> tuple[Blocklist, ...]:
     for spec in specs:
         category, _, path = spec.partition("=")
         if not category or not path or not re.fullmatch(r"[\w.-]+", category):
-            raise ConfigError(f"--blocklist must be CATEGORY=PATH, the category of letters, digits, _ . - "
-                              f"(got {spec!r})")
+            raise ConfigError(
+                f"--blocklist must be CATEGORY=PATH, the category of letters, digits, _ . - (got {spec!r})"
+            )
         if category in seen:
             raise ConfigError(f"--blocklist: category {category!r} given twice")
         if not os.path.exists(path):
