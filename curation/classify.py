@@ -2,8 +2,15 @@
 
 Training (`jobs/train_classifier.py`): Spark ML `Tokenizer -> HashingTF -> LogisticRegression`, reference
 corpora as positives (each source given equal total weight), crawl documents as negatives (the two classes
-given equal total weight), a held-out split chosen by a hash of (seed, source, doc_id), and `metrics.json`
-beside the saved `PipelineModel`.
+given equal total weight), and `metrics.json` beside the saved `PipelineModel`. The held-out split is by
+SITE (`--holdout-by site`, the default): a hash of (seed, group), the group being the registered domain of
+the document's URL, else its source file. Split by document, pages of one site or WARC file sit on both
+sides and the classifier is scored on the boilerplate and spam templates it trained on (held-out ROC AUC
+0.991 on real pages that, held out by file, fall to 0.68-0.80). The filter scores crawl from sites it never
+saw, so metrics.json reports ROC/PR AUC overall, per positive source against each negative source, and for
+held-out negatives whose site no training document came from. A source with too few groups to split (a
+reference corpus that is one site or one file: Wikipedia, a JSONL file of WebText) is split by document,
+and metrics.json says so.
 
 Filtering (`jobs/filter.py`): `quality_score` = P(positive); a document is kept when a Lomax (numpy
 `pareto(alpha)`) draw exceeds `1 - quality_score`, i.e. with probability `(2 - s) ** -alpha`. The draw comes
@@ -29,18 +36,18 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
-from curation.corpora import CorpusSpec, corpus_files, parse_corpus_spec, read_documents, read_spec
-from curation.features import murmur3_strings, murmur3_x86_32, spark_tokens
-from curation.job import EXIT_BAD_INPUT, SparkJob, hadoop_fs, write_json
+from curation.corpora import CORPUS_SCHEMA, CorpusSpec, parse_corpus_spec, read_documents, read_spec
+from curation.features import murmur3_strings
+from curation.job import EXIT_BAD_INPUT, SparkJob, check_input, check_writable, hadoop_fs, published_path, write_json
 from curation.spark import ConfigError
 
 SCORE_GRID = [(i + 0.5) / 100 for i in range(100)]  # mid-point quantiles: E[f(s)] ~ mean of f(q_i)
@@ -50,6 +57,8 @@ ALPHA_MIN, ALPHA_MAX = 0.5, 100.0
 UNIT_53 = float(2**53)
 REJECT_REASONS = ("pareto_draw", "no_tokens", "no_doc_id")
 PIPELINE_CLASS = "org.apache.spark.ml.PipelineModel"
+HOLDOUT_UNITS = ("site", "document")
+SUGGESTED_KEEP_RATES = (0.1, 0.3)  # a run that keeps nothing is told the alpha that keeps these shares
 
 # --- the Pareto rule (pure) ---------------------------------------------------------------
 
@@ -125,11 +134,14 @@ class AutoAlpha:
             alpha = calibrate_alpha(self.reference_grid, self.reference_keep)
         else:
             alpha = calibrate_alpha_to_mean(input_grid, reference_mean)
-        details = {"rule": self.rule, "reference_source": self.reference_source,
-                   "reference_mean_score": round(reference_mean, 4),
-                   "reference_expected_keep": round(expected_keep_rate(self.reference_grid, alpha), 4),
-                   "input_kept_mean_score": round(kept_mean_score(input_grid, alpha), 4) if len(input_grid) else None,
-                   "clipped": alpha in (ALPHA_MIN, ALPHA_MAX)}
+        details = {
+            "rule": self.rule,
+            "reference_source": self.reference_source,
+            "reference_mean_score": round(reference_mean, 4),
+            "reference_expected_keep": round(expected_keep_rate(self.reference_grid, alpha), 4),
+            "input_kept_mean_score": round(kept_mean_score(input_grid, alpha), 4) if len(input_grid) else None,
+            "clipped": alpha in (ALPHA_MIN, ALPHA_MAX),
+        }
         if self.rule == "reference_keep":
             details["reference_keep"] = self.reference_keep
         return alpha, details
@@ -148,6 +160,58 @@ def class_weights(counts: dict[str, int], labels: dict[str, int]) -> dict[str, f
         for source in sources:
             weights[source] = total / (2 * len(sources) * counts[source])
     return weights
+
+
+def registered_domain(url: str | None) -> str | None:
+    """The site of a URL: its host's registered domain by the Public Suffix List (`news.bbc.co.uk` and
+    `www.bbc.co.uk` -> `bbc.co.uk`; `data.gov.uk` and `x.blogspot.com` stay whole, their parents being
+    public suffixes); the host itself where the list has no rule (an IP address, `localhost`); None without
+    a host. The list is the copy the `tld` package ships (trafilatura's courlan depends on it): nothing is
+    fetched at run time."""
+    from tld import get_fld
+
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:  # e.g. an unbalanced '[' of an IPv6 literal
+        return None
+    host = (host or "").rstrip(".")
+    return (get_fld(host, fix_protocol=True, fail_silently=True) or host) if host else None
+
+
+def min_site_groups(holdout: float) -> int:
+    """The fewest groups a source needs to be split by site: two held-out groups expected."""
+    return math.ceil(2 / holdout)
+
+
+def holdout_units(group_counts: dict[str, int], holdout: float, holdout_by: str) -> dict[str, str]:
+    """Per source, how its held-out split is drawn: "site" (by a hash of (seed, group)) in site mode when the
+    source has `min_site_groups` groups, else "document" (by a hash of (seed, source, doc_id)): a source that
+    is one site or one file cannot be split by site and still be both trained on and measured."""
+    if holdout_by not in HOLDOUT_UNITS:
+        raise ConfigError(f"--holdout-by must be one of {', '.join(HOLDOUT_UNITS)} (got {holdout_by!r})")
+    enough = min_site_groups(holdout)
+    return {
+        source: "site" if holdout_by == "site" and groups >= enough else "document"
+        for source, groups in group_counts.items()
+    }
+
+
+def nothing_kept_error(summary: dict) -> str | None:
+    """The one line a filter run that kept no document of a non-empty input ends with (None when it kept
+    some): the keep rate it expected at its alpha, and the alphas that keep a share of this input."""
+    if summary["kept"] or not summary["documents_in"]:
+        return None
+    head = f"kept 0 of {summary['documents_in']} documents"
+    if summary["median_score"] is None:
+        return f"{head}: none has a score (rejected: {summary['rejected_by_reason']})"
+    alphas = ", ".join(
+        f"alpha {alpha:g} keeps ~{float(rate):.0%}" for rate, alpha in summary["alpha_for_keep_rate"].items()
+    )
+    return (
+        f"{head}: expected keep rate {summary['expected_keep_rate']:.2%} at alpha {summary['alpha']:g} "
+        f"(median score {summary['median_score']:.3f}); use alpha = 'auto' with alpha_rule = "
+        f"'reference_keep', or a lower alpha (on this input {alphas} in expectation)"
+    )
 
 
 # --- Spark expressions ----------------------------------------------------------------------
@@ -185,12 +249,15 @@ def build_pipeline(num_features: int, reg_param: float, max_iter: int):
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import HashingTF, Tokenizer
 
-    return Pipeline(stages=[
-        Tokenizer(inputCol="text", outputCol="tokens"),
-        HashingTF(inputCol="tokens", outputCol="features", numFeatures=num_features),
-        LogisticRegression(featuresCol="features", labelCol="label", weightCol="weight",
-                           regParam=reg_param, maxIter=max_iter),
-    ])
+    return Pipeline(
+        stages=[
+            Tokenizer(inputCol="text", outputCol="tokens"),
+            HashingTF(inputCol="tokens", outputCol="features", numFeatures=num_features),
+            LogisticRegression(
+                featuresCol="features", labelCol="label", weightCol="weight", regParam=reg_param, maxIter=max_iter
+            ),
+        ]
+    )
 
 
 def hashing_tf_margins(texts: list, coefficients: np.ndarray, intercept: float) -> np.ndarray:
@@ -220,11 +287,19 @@ def linear_text_model(model):
     if len(model.stages) != 3:
         return None
     tokenizer, hashing, regression = model.stages
-    if not (isinstance(tokenizer, Tokenizer) and isinstance(hashing, HashingTF)
-            and isinstance(regression, LogisticRegressionModel)):
+    if not (
+        isinstance(tokenizer, Tokenizer)
+        and isinstance(hashing, HashingTF)
+        and isinstance(regression, LogisticRegressionModel)
+    ):
         return None
-    if hashing.getBinary() or regression.numClasses != 2 or regression.getThreshold() != 0.5 \
-            or hashing.getInputCol() != tokenizer.getOutputCol() or regression.getFeaturesCol() != hashing.getOutputCol():
+    if (
+        hashing.getBinary()
+        or regression.numClasses != 2
+        or regression.getThreshold() != 0.5
+        or hashing.getInputCol() != tokenizer.getOutputCol()
+        or regression.getFeaturesCol() != hashing.getOutputCol()
+    ):
         return None
     return regression.coefficients.toArray(), float(regression.intercept)
 
@@ -251,8 +326,9 @@ def score_documents(model, frame):
         with np.errstate(over="ignore"):
             return pd.Series(1.0 / (1.0 + np.exp(-hashing_tf_margins(texts.tolist(), coefficients.value, intercept))))
 
-    return frame.withColumn("quality_score",
-                            F.when(no_tokens_condition("text"), F.lit(None)).otherwise(probability("text")))
+    return frame.withColumn(
+        "quality_score", F.when(no_tokens_condition("text"), F.lit(None)).otherwise(probability("text"))
+    )
 
 
 def score_bin(score_col: str, bins: int = HISTOGRAM_BINS):
@@ -278,20 +354,68 @@ class BadInput(Exception):
     """Input that parses but cannot be used (a class with no documents): exit status 3."""
 
 
-def load_labelled(spark, positives: list[CorpusSpec], negatives: list[CorpusSpec]):
+def labelled_documents(spark, spec: CorpusSpec, label: int):
+    """A corpus's documents with `label`, `url` (null where the corpus keeps none) and `path` (the file each
+    came from: an extracted page's WARC file name, a corpus record's file), what a site-grouped split needs.
+    Another stage's Parquet output keeps its columns (`read_documents`); other corpora go through read_spec."""
     from pyspark.sql import functions as F
 
-    frames = [read_spec(spark, spec).withColumn("label", F.lit(float(label)))
-              for label, specs in ((1, positives), (0, negatives)) for spec in specs]
+    frame = read_spec(spark, spec) if spec.strip_gutenberg else read_documents(spark, spec)
+    if frame.columns == CORPUS_SCHEMA.names:
+        return frame.withColumn("url", F.lit(None).cast("string")).withColumn("label", F.lit(float(label)))
+    columns = set(frame.columns)  # another stage's output: file names, not machine-specific paths
+    path = F.col("warc_path") if "warc_path" in columns else F.col("_metadata.file_path")
+    error = F.when(F.col("doc_id").isNull(), F.lit("no_doc_id")).when(F.col("text").isNull(), F.lit("null_text"))
+    return frame.select(
+        F.col("doc_id").cast("string"),
+        F.lit(spec.name).alias("source"),
+        F.regexp_replace(path, "^.*/", "").alias("path"),
+        F.col("text").cast("string"),
+        error.alias("parse_error"),
+        (F.col("url") if "url" in columns else F.lit(None)).cast("string").alias("url"),
+        F.lit(float(label)).alias("label"),
+    )
+
+
+def load_labelled(spark, positives: list[CorpusSpec], negatives: list[CorpusSpec]):
+    frames = [
+        labelled_documents(spark, spec, label) for label, specs in ((1, positives), (0, negatives)) for spec in specs
+    ]
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
-    return union.select("doc_id", "source", "text", "parse_error", "label")
+    return union.select("doc_id", "source", "path", "url", "text", "parse_error", "label")
 
 
-def train_classifier(spark, positives: list[CorpusSpec], negatives: list[CorpusSpec], model_dir: str, *,
-                     num_features: int = 1 << 18, reg_param: float = 0.01, max_iter: int = 100,
-                     holdout: float = 0.1, seed: int = 0) -> dict:
+def holdout_group_column():
+    """`site:<registered domain of url>`, else `file:<source>/<path>`: the unit the held-out split keeps whole."""
+    from pyspark.sql import functions as F
+
+    @F.pandas_udf("string")
+    def site(urls: pd.Series) -> pd.Series:
+        urls = [url if isinstance(url, str) else None for url in urls.tolist()]
+        domains = {url: registered_domain(url) for url in set(urls)}  # one look-up per distinct URL of a batch
+        return pd.Series([domains[url] for url in urls], dtype=object)
+
+    return F.coalesce(
+        F.concat(F.lit("site:"), site(F.col("url"))),
+        F.concat(F.lit("file:"), F.col("source"), F.lit("/"), F.col("path")),
+    )
+
+
+def train_classifier(
+    spark,
+    positives: list[CorpusSpec],
+    negatives: list[CorpusSpec],
+    model_dir: str,
+    *,
+    num_features: int = 1 << 18,
+    reg_param: float = 0.01,
+    max_iter: int = 100,
+    holdout: float = 0.1,
+    holdout_by: str = "site",
+    seed: int = 0,
+) -> dict:
     """Fit, evaluate on the held-out split, save the PipelineModel to `model_dir` and metrics.json beside it.
 
     Raises BadInput when a class or a source has no usable document (checked before fitting)."""
@@ -300,20 +424,43 @@ def train_classifier(spark, positives: list[CorpusSpec], negatives: list[CorpusS
     from pyspark.sql import functions as F
 
     labels = {spec.name: 1 for spec in positives} | {spec.name: 0 for spec in negatives}
-    docs = load_labelled(spark, positives, negatives)
-    docs = docs.withColumn("outcome", F.when(F.col("parse_error").isNotNull(), F.lit("parse_error"))
-                           .when(no_tokens_condition(), F.lit("no_tokens"))
-                           .when(hash_uniform(seed, F.col("source"), F.col("doc_id")) < holdout, F.lit("held_out"))
-                           .otherwise(F.lit("train")))
-    docs = docs.persist(StorageLevel.MEMORY_AND_DISK)
+    docs = load_labelled(spark, positives, negatives).withColumn("group", holdout_group_column())
+    status = F.when(F.col("parse_error").isNotNull(), F.lit("parse_error")).when(
+        no_tokens_condition(), F.lit("no_tokens")
+    )
+    docs = docs.withColumn("status", status).persist(StorageLevel.MEMORY_AND_DISK)
+    group_counts = {name: 0 for name in labels} | {
+        row["source"]: row["groups"]
+        for row in docs.where("status IS NULL")
+        .groupBy("source")
+        .agg(F.countDistinct("group").alias("groups"))
+        .collect()
+    }
+    units = holdout_units(group_counts, holdout, holdout_by)
+    by_site = sorted(name for name, unit in units.items() if unit == "site")
+    draw = hash_uniform(seed, F.col("source"), F.col("doc_id"))
+    if by_site:
+        draw = F.when(F.col("source").isin(by_site), hash_uniform(seed, F.col("group"))).otherwise(draw)
+    docs = docs.withColumn(
+        "outcome", F.coalesce(F.col("status"), F.when(draw < holdout, F.lit("held_out")).otherwise(F.lit("train")))
+    )
     counts: dict[str, Counter] = {name: Counter() for name in labels}
-    for row in docs.groupBy("source", "outcome").count().collect():
+    sides: dict[str, dict] = {name: {} for name in labels}
+    for row in (
+        docs.groupBy("source", "outcome")
+        .agg(F.count("*").alias("count"), F.countDistinct("group").alias("groups"))
+        .collect()
+    ):
         counts[row["source"]][row["outcome"]] = row["count"]
+        if row["outcome"] in ("train", "held_out"):
+            sides[row["source"]][row["outcome"]] = {"documents": row["count"], "groups": row["groups"]}
     empty = [name for name in labels if counts[name]["train"] == 0]
     if empty:
         docs.unpersist()
-        raise BadInput(f"no usable training documents in: {', '.join(empty)} "
-                       f"(outcomes: {', '.join(f'{n}={dict(counts[n])}' for n in empty)})")
+        raise BadInput(
+            f"no usable training documents in: {', '.join(empty)} "
+            f"(outcomes: {', '.join(f'{n}={dict(counts[n])}' for n in empty)})"
+        )
     weights = class_weights({name: counts[name]["train"] for name in labels}, labels)
     weight_expr = F.create_map(*[F.lit(x) for name, w in weights.items() for x in (name, w)])[F.col("source")]
     train = docs.where("outcome = 'train'").withColumn("weight", weight_expr)
@@ -322,16 +469,37 @@ def train_classifier(spark, positives: list[CorpusSpec], negatives: list[CorpusS
     fit_seconds = time.perf_counter() - started
     model.write().overwrite().save(model_dir)
 
-    held_out = model.transform(docs.where("outcome = 'held_out'").withColumn("weight", weight_expr)) \
-        .select("source", "label", "weight", score_column().alias("score")).persist(StorageLevel.MEMORY_AND_DISK)
+    held_out = (
+        model.transform(docs.where("outcome = 'held_out'").withColumn("weight", weight_expr))
+        .select("source", "group", "label", "weight", score_column().alias("score"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    training_groups = docs.where("outcome = 'train'").select("group").distinct()
     metrics = {
-        "model": model_dir,
-        "params": {"num_features": num_features, "reg_param": reg_param, "max_iter": max_iter,
-                   "holdout_fraction": holdout, "seed": seed},
+        "model": published_path(model_dir),
+        "params": {
+            "num_features": num_features,
+            "reg_param": reg_param,
+            "max_iter": max_iter,
+            "holdout_fraction": holdout,
+            "holdout_by": holdout_by,
+            "seed": seed,
+        },
         "positives": [s.name for s in positives],
         "negatives": [s.name for s in negatives],
         "fit_seconds": round(fit_seconds, 1),
+        "holdout": {
+            "by": holdout_by,
+            "min_site_groups": min_site_groups(holdout),
+            "units": units,
+            "groups_before_split": group_counts,
+            "sides": sides,
+        },
         "held_out": evaluate(held_out, BinaryClassificationEvaluator),
+        "held_out_pairs": pair_metrics(held_out, positives, negatives, BinaryClassificationEvaluator),
+        "held_out_unseen_sites": unseen_site_metrics(
+            held_out, training_groups, negatives, BinaryClassificationEvaluator
+        ),
         "sources": source_metrics(held_out, counts, labels, weights),
     }
     docs.unpersist()
@@ -340,22 +508,77 @@ def train_classifier(spark, positives: list[CorpusSpec], negatives: list[CorpusS
     return metrics
 
 
+def areas(scored, evaluator_class, weight_col: str | None = None) -> dict:
+    """ROC AUC and PR AUC of a (label, score) frame (weighted by `weight_col` if given), with its class counts."""
+    from pyspark.sql import functions as F
+
+    row = scored.agg(F.count("*").alias("documents"), F.sum("label").alias("positives")).first()
+    positives = int(row["positives"] or 0)
+    result = {"positives": positives, "negatives": row["documents"] - positives}
+    if result["positives"] and result["negatives"]:
+        for name, metric in (("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR")):
+            evaluator = evaluator_class(rawPredictionCol="score", labelCol="label", metricName=metric)
+            result[name] = round((evaluator.setWeightCol(weight_col) if weight_col else evaluator).evaluate(scored), 4)
+    return result
+
+
+def pair_metrics(held_out, positives, negatives, evaluator_class) -> dict:
+    """{positive source: {negative source: areas}}: which kinds of text the classifier tells apart."""
+    from pyspark.sql import functions as F
+
+    return {
+        p.name: {
+            n.name: areas(held_out.where(F.col("source").isin(p.name, n.name)), evaluator_class) for n in negatives
+        }
+        for p in positives
+    }
+
+
+def unseen_site_metrics(held_out, training_groups, negatives, evaluator_class) -> dict:
+    """Every held-out positive against the held-out negatives whose group (site, else file) no training
+    document shares, all together and per negative source: what the filter meets on a new crawl."""
+    from pyspark.sql import functions as F
+
+    negative = held_out.where("label = 0")
+    unseen = negative.join(training_groups, "group", "left_anti").select(*held_out.columns)
+    positive = held_out.where("label = 1")
+    counted = {
+        row["source"]: (row["documents"], row["groups"])
+        for row in unseen.groupBy("source")
+        .agg(F.count("*").alias("documents"), F.countDistinct("group").alias("groups"))
+        .collect()
+    }
+    overall = areas(positive.unionByName(unseen), evaluator_class)
+    result = {
+        "all": overall
+        | {
+            "negative_groups": sum(g for _, g in counted.values()),
+            "negatives_from_seen_groups": negative.count() - overall["negatives"],
+        }
+    }
+    for spec in negatives:
+        documents, groups = counted.get(spec.name, (0, 0))
+        result[spec.name] = (
+            areas(positive.unionByName(unseen.where(F.col("source") == spec.name)), evaluator_class)
+            if documents
+            else {"negatives": 0}
+        ) | {"negative_groups": groups}
+    return result
+
+
 def evaluate(held_out, evaluator_class) -> dict:
     from pyspark.sql import functions as F
 
     correct = ((F.col("score") >= 0.5).cast("double") == F.col("label")).cast("double")
-    row = held_out.agg(F.count("*").alias("documents"), F.sum("label").alias("positives"),
-                       F.avg(correct).alias("accuracy"), F.sum(F.col("weight") * correct).alias("weighted_correct"),
-                       F.sum("weight").alias("weight")).first()
-    result = {"documents": row["documents"], "positives": int(row["positives"] or 0),
-              "negatives": row["documents"] - int(row["positives"] or 0)}
-    if result["positives"] and result["negatives"]:
-        def area(metric, weighted):
-            evaluator = evaluator_class(rawPredictionCol="score", labelCol="label", metricName=metric)
-            return round(evaluator.setWeightCol("weight").evaluate(held_out) if weighted
-                         else evaluator.evaluate(held_out), 4)
-        result |= {"roc_auc": area("areaUnderROC", False), "pr_auc": area("areaUnderPR", False),
-                   "roc_auc_balanced": area("areaUnderROC", True), "pr_auc_balanced": area("areaUnderPR", True)}
+    row = held_out.agg(
+        F.count("*").alias("documents"),
+        F.avg(correct).alias("accuracy"),
+        F.sum(F.col("weight") * correct).alias("weighted_correct"),
+        F.sum("weight").alias("weight"),
+    ).first()
+    result = {"documents": row["documents"]} | areas(held_out, evaluator_class)
+    balanced = areas(held_out, evaluator_class, weight_col="weight")  # the classes weigh the same
+    result |= {f"{name}_balanced": balanced[name] for name in ("roc_auc", "pr_auc") if name in balanced}
     if row["documents"]:
         result["accuracy_at_0.5"] = round(row["accuracy"], 4)
         result["balanced_accuracy_at_0.5"] = round(row["weighted_correct"] / row["weight"], 4)
@@ -365,12 +588,17 @@ def evaluate(held_out, evaluator_class) -> dict:
 def source_metrics(held_out, counts, labels, weights) -> dict:
     from pyspark.sql import functions as F
 
-    quantiles = {row["source"]: row for row in held_out.groupBy("source").agg(
-        F.percentile_approx("score", list(REPORTED_QUANTILES), 10000).alias("reported"),
-        F.percentile_approx("score", SCORE_GRID, 10000).alias("grid"),
-        F.avg("score").alias("mean")).collect()}
-    histograms = histogram_rows(held_out.groupBy("source", score_bin("score").alias("bin")).count().collect(),
-                                "source")
+    quantiles = {
+        row["source"]: row
+        for row in held_out.groupBy("source")
+        .agg(
+            F.percentile_approx("score", list(REPORTED_QUANTILES), 10000).alias("reported"),
+            F.percentile_approx("score", SCORE_GRID, 10000).alias("grid"),
+            F.avg("score").alias("mean"),
+        )
+        .collect()
+    }
+    histograms = histogram_rows(held_out.groupBy("source", score_bin("score").alias("bin")).count().collect(), "source")
     result = {}
     for name, label in labels.items():
         row = quantiles.get(name)
@@ -380,7 +608,8 @@ def source_metrics(held_out, counts, labels, weights) -> dict:
             "outcomes": dict(sorted(counts[name].items())),
             "weight": round(weights[name], 6),
             "mean_score": round(row["mean"], 4) if row else None,
-            "score_quantiles": {str(q): round(v, 4) for q, v in zip(REPORTED_QUANTILES, row["reported"])} if row
+            "score_quantiles": {str(q): round(v, 4) for q, v in zip(REPORTED_QUANTILES, row["reported"])}
+            if row
             else {},
             "score_grid": [round(v, 6) for v in row["grid"]] if row else [],
             "histogram": histograms.get(name, [0] * HISTOGRAM_BINS),
@@ -396,8 +625,9 @@ def check_model_dir(model_dir: str) -> dict:
     metadata = Path(model_dir) / "metadata"
     parts = sorted(metadata.glob("part-*")) if metadata.is_dir() else []
     if not parts:
-        raise ConfigError(f"not a saved pipeline model (no metadata/ in {model_dir}): "
-                          "train one with jobs/train_classifier.py")
+        raise ConfigError(
+            f"not a saved pipeline model (no metadata/ in {model_dir}): train one with jobs/train_classifier.py"
+        )
     try:
         saved_class = json.loads(parts[0].read_text().splitlines()[0])["class"]
     except (ValueError, KeyError, IndexError):
@@ -412,8 +642,10 @@ def reference_grid(metrics: dict, source: str) -> list[float]:
     grid = metrics.get("sources", {}).get(source, {}).get("score_grid")
     if not grid:
         known = ", ".join(n for n, s in metrics.get("sources", {}).items() if s.get("score_grid")) or "none"
-        raise ConfigError(f"--alpha auto needs held-out scores of reference source {source!r} in the model's "
-                          f"metrics.json (sources with scores: {known})")
+        raise ConfigError(
+            f"--alpha auto needs held-out scores of reference source {source!r} in the model's "
+            f"metrics.json (sources with scores: {known})"
+        )
     return grid
 
 
@@ -429,8 +661,9 @@ def documents_to_filter(spark, path: str):
     return frame
 
 
-def filter_documents(spark, model_dir: str, documents, output: str, *, alpha: float | AutoAlpha, seed: int,
-                     log=print) -> dict:
+def filter_documents(
+    spark, model_dir: str, documents, output: str, *, alpha: float | AutoAlpha, seed: int, log=print
+) -> dict:
     """Score, resample by the Pareto rule and write kept/, rejects/, summary.json, report.json and report.png.
 
     Documents are scored once and written once: one Parquet write partitioned by outcome, whose partitions
@@ -445,30 +678,42 @@ def filter_documents(spark, model_dir: str, documents, output: str, *, alpha: fl
     documents_in = documents.count()
     scored = score_documents(model, documents)
     if isinstance(alpha, AutoAlpha):
-        alpha, alpha_rule = alpha.choose(scored.agg(
-            F.percentile_approx("quality_score", SCORE_GRID, 10000).alias("grid")).first()["grid"] or [])
+        alpha, alpha_rule = alpha.choose(
+            scored.agg(F.percentile_approx("quality_score", SCORE_GRID, 10000).alias("grid")).first()["grid"] or []
+        )
     else:
         alpha_rule = {"rule": "fixed"}
     draw = pareto_draw_column(seed, alpha)
-    reason = (F.when(F.col("doc_id").isNull(), F.lit("no_doc_id"))
-              .when(F.col("quality_score").isNull(), F.lit("no_tokens"))
-              .when(draw > 1.0 - F.col("quality_score"), F.lit("kept"))
-              .otherwise(F.lit("pareto_draw")))
+    reason = (
+        F.when(F.col("doc_id").isNull(), F.lit("no_doc_id"))
+        .when(F.col("quality_score").isNull(), F.lit("no_tokens"))
+        .when(draw > 1.0 - F.col("quality_score"), F.lit("kept"))
+        .otherwise(F.lit("pareto_draw"))
+    )
     decided = f"{output}/_decided"
     scored.withColumn("reason", reason).write.mode("overwrite").partitionBy("reason").parquet(decided)
     split_outcomes(spark, decided, output, scored.schema)
 
-    written = spark.read.parquet(f"{output}/kept").select("quality_score", F.lit("kept").alias("outcome")) \
+    written = (
+        spark.read.parquet(f"{output}/kept")
+        .select("quality_score", F.lit("kept").alias("outcome"))
         .unionByName(spark.read.parquet(f"{output}/rejects").select("quality_score", F.col("reason").alias("outcome")))
-    stats = written.agg(F.avg("quality_score").alias("mean_score"),
-                        F.sum(F.pow(2.0 - F.col("quality_score"), -alpha)).alias("expected_kept")).first()
+    )
+    stats = written.agg(
+        F.avg("quality_score").alias("mean_score"),
+        F.sum(F.pow(2.0 - F.col("quality_score"), -alpha)).alias("expected_kept"),
+        F.percentile_approx("quality_score", SCORE_GRID, 10000).alias("grid"),
+    ).first()
+    grid = stats["grid"] or []
     counted = written.groupBy("outcome", score_bin("quality_score").alias("bin")).count().collect()
     outcomes: Counter = Counter()
     for row in counted:
         outcomes[row["outcome"]] += row["count"]
     expected_keep_rate = (stats["expected_kept"] or 0.0) / documents_in if documents_in else 0.0
-    log(f"filter: alpha {alpha} ({alpha_rule['rule']}): expected keep rate {expected_keep_rate:.4f} "
-        f"over {documents_in} documents")
+    log(
+        f"filter: alpha {alpha} ({alpha_rule['rule']}): expected keep rate {expected_keep_rate:.4f} "
+        f"over {documents_in} documents"
+    )
     rejected = {r: outcomes[r] for r in REJECT_REASONS}
     summary = {
         "documents_in": documents_in,
@@ -479,6 +724,10 @@ def filter_documents(spark, model_dir: str, documents, output: str, *, alpha: fl
         "alpha": alpha,
         "seed": seed,
         "mean_score": round(stats["mean_score"], 4) if stats["mean_score"] is not None else None,
+        "median_score": round(float(np.median(grid)), 4) if grid else None,
+        "alpha_for_keep_rate": {str(rate): calibrate_alpha(grid, rate) for rate in SUGGESTED_KEEP_RATES}
+        if grid
+        else {},
         "rejected_by_reason": rejected,
         "conserved": documents_in == sum(outcomes.values()) == outcomes["kept"] + sum(rejected.values()),
         "alpha_rule": alpha_rule,
@@ -512,8 +761,9 @@ def split_outcomes(spark, decided: str, output: str, schema) -> None:
         spark.createDataFrame([], schema).write.parquet(f"{output}/kept")
     if not fs.listStatus(rejects):
         fs.delete(rejects, True)
-        spark.createDataFrame([], StructType(schema.fields + [StructField("reason", StringType())])) \
-            .write.parquet(f"{output}/rejects")
+        spark.createDataFrame([], StructType(schema.fields + [StructField("reason", StringType())])).write.parquet(
+            f"{output}/rejects"
+        )
 
 
 def build_report(metrics: dict, filter_histograms: dict, alpha: float) -> dict:
@@ -530,8 +780,10 @@ def build_report(metrics: dict, filter_histograms: dict, alpha: float) -> dict:
         "held_out_histograms": {name: s.get("histogram") for name, s in metrics.get("sources", {}).items()},
         "input_histogram": input_hist.tolist(),
         "outcome_histograms": filter_histograms,
-        "keep_curve": {"score": [round(float(s), 2) for s in scores],
-                       "keep_probability": [round(float(p), 6) for p in keep_probability(scores, alpha)]},
+        "keep_curve": {
+            "score": [round(float(s), 2) for s in scores],
+            "keep_probability": [round(float(p), 6) for p in keep_probability(scores, alpha)],
+        },
     }
 
 
@@ -556,8 +808,12 @@ def write_report_png(report: dict, path: str) -> None:
     left.legend(fontsize=8)
     curve = report["keep_curve"]
     right.plot(curve["score"], curve["keep_probability"], color="black")
-    right.set(xlabel="quality_score s", ylabel="P(keep) = (2 - s)^-alpha", ylim=(0, 1.02),
-              title=f"Keep probability, alpha = {report['alpha']:g}")
+    right.set(
+        xlabel="quality_score s",
+        ylabel="P(keep) = (2 - s)^-alpha",
+        ylim=(0, 1.02),
+        title=f"Keep probability, alpha = {report['alpha']:g}",
+    )
     fig.tight_layout()
     fig.savefig(path.removeprefix("file:"), dpi=100)
     plt.close(fig)
@@ -573,18 +829,35 @@ class TrainClassifierJob(SparkJob):
     description = "Reference corpora (positives) vs crawl (negatives) -> a saved PipelineModel + metrics.json."
 
     def add_arguments(self, parser):
-        parser.add_argument("--positive", action="append", required=True, metavar="NAME=PATH[,key=value]",
-                            help="a reference corpus (repeatable); keys: format, text_field, id_field, strip_gutenberg")
-        parser.add_argument("--negative", action="append", required=True, metavar="[NAME=]PATH[,key=value]",
-                            help="crawl documents (repeatable), e.g. RUN/extract/documents")
+        parser.add_argument(
+            "--positive",
+            action="append",
+            required=True,
+            metavar="NAME=PATH[,key=value]",
+            help="a reference corpus (repeatable); keys: format, text_field, id_field, strip_gutenberg",
+        )
+        parser.add_argument(
+            "--negative",
+            action="append",
+            required=True,
+            metavar="[NAME=]PATH[,key=value]",
+            help="crawl documents (repeatable), e.g. RUN/extract/documents",
+        )
         parser.add_argument("--model", required=True, help="directory for the PipelineModel and metrics.json")
         parser.add_argument("--num-features", type=int, default=1 << 18)
         parser.add_argument("--reg-param", type=float, default=0.01)
         parser.add_argument("--max-iter", type=int, default=100)
-        parser.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (by a hash of doc_id)")
+        parser.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (of sites or documents)")
+        parser.add_argument(
+            "--holdout-by",
+            choices=HOLDOUT_UNITS,
+            default="site",
+            help="keep each site (registered domain of the URL, else the source file) on one side "
+            "of the held-out split, or split by document",
+        )
         parser.add_argument("--seed", type=int, default=0)
 
-    def validate(self, args):
+    def check_options(self, args):
         if args.num_features < 2:
             raise ConfigError("--num-features must be at least 2")
         if not 0.0 < args.holdout < 0.9:
@@ -597,25 +870,52 @@ class TrainClassifierJob(SparkJob):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"corpus names must be distinct (repeated: {', '.join(duplicates)}); use NAME=PATH")
+
+    def validate(self, args):
         for spec in args.positive_specs + args.negative_specs:
-            corpus_files(spec.path, spec.fmt)
+            check_input(spec)
         if os.path.isdir(args.model) and os.listdir(args.model) and not args.overwrite:
             raise ConfigError(f"model directory is not empty: {args.model} (pass --overwrite to replace it)")
+        check_writable(args.model)
 
     def run(self, spark, args):
         try:
-            metrics = train_classifier(spark, args.positive_specs, args.negative_specs, args.model,
-                                       num_features=args.num_features, reg_param=args.reg_param,
-                                       max_iter=args.max_iter, holdout=args.holdout, seed=args.seed)
+            metrics = train_classifier(
+                spark,
+                args.positive_specs,
+                args.negative_specs,
+                args.model,
+                num_features=args.num_features,
+                reg_param=args.reg_param,
+                max_iter=args.max_iter,
+                holdout=args.holdout,
+                holdout_by=args.holdout_by,
+                seed=args.seed,
+            )
         except BadInput as err:
             print(f"{self.name}: bad input: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         held = metrics["held_out"]
-        print(f"{self.name}: model {args.model}: held-out ROC AUC {held.get('roc_auc')}, PR AUC {held.get('pr_auc')}, "
-              f"accuracy@0.5 {held.get('accuracy_at_0.5')} over {held['documents']} documents")
+        print(
+            f"{self.name}: model {published_path(args.model)}: "
+            f"held-out ROC AUC {held.get('roc_auc')}, PR AUC {held.get('pr_auc')}, "
+            f"accuracy@0.5 {held.get('accuracy_at_0.5')} over {held['documents']} documents"
+        )
         for name, source in metrics["sources"].items():
-            print(f"{self.name}:   {name:<12} label {source['label']} outcomes {source['outcomes']} "
-                  f"median score {source['score_quantiles'].get('0.5')}")
+            print(
+                f"{self.name}:   {name:<12} label {source['label']} outcomes {source['outcomes']} "
+                f"split by {metrics['holdout']['units'][name]}, median score {source['score_quantiles'].get('0.5')}"
+            )
+        for positive, pairs in metrics["held_out_pairs"].items():
+            print(
+                f"{self.name}:   ROC AUC {positive} vs "
+                + ", ".join(f"{negative} {pair.get('roc_auc')}" for negative, pair in pairs.items())
+            )
+        unseen = metrics["held_out_unseen_sites"]["all"]
+        print(
+            f"{self.name}:   ROC AUC vs negatives from sites unseen in training: {unseen.get('roc_auc')} "
+            f"({unseen['negatives']} documents, {unseen['negative_groups']} sites or files)"
+        )
         return 0
 
 
@@ -630,24 +930,31 @@ class FilterJob(SparkJob):
         parser.add_argument("--input", required=True, help="documents: Parquet with doc_id and text (or a corpus)")
         parser.add_argument("--output", required=True, help="output directory: kept/, rejects/, summary.json, report.*")
         parser.add_argument("--alpha", default="9", help="Pareto shape (GPT-3: 9), or 'auto' (see --alpha-rule)")
-        parser.add_argument("--alpha-rule", choices=ALPHA_RULES, default="match_reference_mean",
-                            help="--alpha auto: reference_keep: the reference corpus's expected keep rate is "
-                                 "--reference-keep; match_reference_mean: kept documents' mean score = the "
-                                 "reference corpus's mean score")
-        parser.add_argument("--reference-source", default="webtext",
-                            help="--alpha auto: the positive source whose held-out scores calibrate alpha")
-        parser.add_argument("--reference-keep", type=float, default=0.9,
-                            help="--alpha auto with reference_keep: the reference documents' expected keep rate")
+        parser.add_argument(
+            "--alpha-rule",
+            choices=ALPHA_RULES,
+            default="match_reference_mean",
+            help="--alpha auto: reference_keep: the reference corpus's expected keep rate is "
+            "--reference-keep; match_reference_mean: kept documents' mean score = the "
+            "reference corpus's mean score",
+        )
+        parser.add_argument(
+            "--reference-source",
+            default="webtext",
+            help="--alpha auto: the positive source whose held-out scores calibrate alpha",
+        )
+        parser.add_argument(
+            "--reference-keep",
+            type=float,
+            default=0.9,
+            help="--alpha auto with reference_keep: the reference documents' expected keep rate",
+        )
         parser.add_argument("--seed", type=int, default=0)
 
-    def validate(self, args):
-        metrics = check_model_dir(args.model)
-        corpus_files(args.input)
+    def check_options(self, args):
         if args.alpha == "auto":
             if not 0.0 < args.reference_keep < 1.0:
                 raise ConfigError(f"--reference-keep must be between 0 and 1 (got {args.reference_keep})")
-            grid = tuple(reference_grid(metrics, args.reference_source))
-            args.alpha_value = AutoAlpha(args.alpha_rule, args.reference_source, grid, args.reference_keep)
             return
         try:
             args.alpha_value = float(args.alpha)
@@ -656,167 +963,26 @@ class FilterJob(SparkJob):
         if not args.alpha_value > 0 or math.isinf(args.alpha_value):
             raise ConfigError(f"--alpha must be a positive number or 'auto' (got {args.alpha!r})")
 
+    def validate(self, args):
+        metrics = check_model_dir(args.model)
+        check_input(parse_corpus_spec(args.input))
+        if args.alpha == "auto":  # calibrated on the model's held-out scores
+            grid = tuple(reference_grid(metrics, args.reference_source))
+            args.alpha_value = AutoAlpha(args.alpha_rule, args.reference_source, grid, args.reference_keep)
+
     def run(self, spark, args):
         documents = documents_to_filter(spark, args.input)
-        summary = filter_documents(spark, args.model, documents, args.output, alpha=args.alpha_value,
-                                   seed=args.seed)
-        print(f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
-              f"({summary['keep_rate']:.1%}, expected {summary['expected_keep_rate']:.1%}), rejected "
-              f"{summary['rejected_by_reason']}; outputs under {args.output}")
+        summary = filter_documents(spark, args.model, documents, args.output, alpha=args.alpha_value, seed=args.seed)
+        print(
+            f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
+            f"({summary['keep_rate']:.1%}, expected {summary['expected_keep_rate']:.1%}), rejected "
+            f"{summary['rejected_by_reason']}; outputs under {published_path(args.output)}"
+        )
         if not summary["conserved"]:
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
             return 1
+        nothing_kept = nothing_kept_error(summary)
+        if nothing_kept:  # an empty kept/ fails the run at the mixture minutes later: stop here, say why
+            print(f"{self.name}: error: {nothing_kept}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         return 0
-
-
-# --- benchmark ---------------------------------------------------------------------------------------
-
-
-def loop_filter(input_dir: str, output: str, coefficients: np.ndarray, intercept: float, alpha: float,
-                seed: int) -> dict:
-    """The single-process baseline: pyarrow in, a Python loop over documents computing the same score as the
-    Spark pipeline (Spark's tokenizer rule, murmur3 feature hashing with a per-term cache, dot product,
-    sigmoid) and a hashed Pareto draw (blake2b in place of xxhash64), pyarrow out."""
-    import hashlib
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(input_dir)
-    num_features = len(coefficients)
-    buckets_of: dict[str, int] = {}
-    scores, keep = [], []
-    for doc_id, text in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()):
-        if text is None or not text.strip():
-            scores.append(None)
-            keep.append(False)
-            continue
-        logit = intercept
-        for token in spark_tokens(text):
-            bucket = buckets_of.get(token)
-            if bucket is None:
-                bucket = buckets_of[token] = murmur3_x86_32(token.encode("utf-8")) % num_features
-            logit += coefficients[bucket]
-        score = 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
-        digest = hashlib.blake2b(f"{seed}\0{doc_id}".encode("utf-8"), digest_size=8).digest()
-        u = ((int.from_bytes(digest, "big") >> 11) + 0.5) / UNIT_53
-        scores.append(score)
-        keep.append(bool(lomax_draw(u, alpha) > 1.0 - score))
-    table = table.append_column("quality_score", pa.array(scores, pa.float64()))
-    mask = pa.array(keep)
-    os.makedirs(output, exist_ok=True)
-    pq.write_table(table.filter(mask), f"{output}/kept.parquet")
-    pq.write_table(table.filter(pc.invert(mask)), f"{output}/rejects.parquet")
-    return {"documents_in": table.num_rows, "kept": int(sum(keep)), "scores": dict(zip(
-        table.column("doc_id").to_pylist(), scores))}
-
-
-def bench(argv: list[str] | None = None) -> dict:
-    """Train on the reference corpora (shared real data when present, else the sample's) against extracted
-    sample crawl (+ the shared real WARCs), then time the filter job against `loop_filter` on the same input."""
-    import argparse
-
-    import pyarrow.parquet as pq
-
-    from curation.bench import best_of
-    from curation.corpora import CorpusSpec
-    from curation.extract import ExtractOptions, extract_to_parquet
-    from curation.sample import generate_sample
-    from curation.settings import shared_data_dir
-    from curation.spark import get_spark
-
-    parser = argparse.ArgumentParser(prog="bench-classify")
-    parser.add_argument("--pages", type=int, default=int(os.environ.get("BENCH_PAGES", "2000")))
-    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--copies", type=int, default=4, help="copies of the filter input (fixed per-job costs "
-                        "of a few seconds, e.g. loading the model, are amortized as on real inputs)")
-    parser.add_argument("--alpha", type=float, default=9.0)
-    parser.add_argument("--num-features", type=int, default=1 << 18)
-    parser.add_argument("--max-iter", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    workdir = Path(tempfile.mkdtemp(prefix="bench-classify-"))
-    generate_sample(workdir / "sample", pages=args.pages, seed=args.seed)
-    spark = get_spark("bench-classify", master=f"local[{args.cores}]",
-                      conf={"spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"})  # as `make` jobs
-    crawl = sorted(str(p) for p in (workdir / "sample" / "crawl").glob("*.warc.gz"))
-    extract_to_parquet(spark, crawl, str(workdir / "crawl"), ExtractOptions(extractor="resiliparse"))
-    negatives = [CorpusSpec("sample_crawl", str(workdir / "crawl" / "documents"))]
-    shared = shared_data_dir()
-    if (shared / "reference").is_dir():
-        reference, real = shared / "reference", sorted(str(p) for p in (shared / "warc").glob("*.warc.gz"))
-        extract_to_parquet(spark, real, str(workdir / "real"), ExtractOptions(extractor="resiliparse"))
-        negatives.append(CorpusSpec("real_crawl", str(workdir / "real" / "documents")))
-    else:
-        reference = workdir / "sample" / "reference"
-    positives = [CorpusSpec("webtext", str(reference / "webtext.jsonl.gz")),
-                 CorpusSpec("wikipedia", str(reference / "wikipedia.jsonl.gz")),
-                 CorpusSpec("books", str(reference / "books.jsonl.gz"), strip_gutenberg=True)]
-    model_dir = str(workdir / "classifier")
-    train_seconds, metrics = best_of(1, lambda: train_classifier(
-        spark, positives, negatives, model_dir, num_features=args.num_features, max_iter=args.max_iter,
-        seed=args.seed))
-
-    # the input to filter: every crawl document and the web-sized reference documents, one Parquet dataset
-    from pyspark.sql import functions as F
-
-    frames = [read_spec(spark, spec).select("doc_id", "text") for spec in negatives + positives[:2]]
-    frames = [frame.withColumn("doc_id", F.concat_ws("#", "doc_id", F.lit(str(copy))))
-              for copy in range(args.copies) for frame in frames]  # the same texts again: amortize per-job costs
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    input_dir = str(workdir / "filter_input")
-    union.repartition(4 * args.cores).write.mode("overwrite").parquet(input_dir)
-    documents = spark.read.parquet(input_dir)
-    quiet = lambda _: None  # noqa: E731
-    filter_documents(spark, model_dir, documents, str(workdir / "warmup"), alpha=args.alpha, seed=args.seed, log=quiet)
-    spark_seconds, summary = best_of(args.repeat, lambda: filter_documents(
-        spark, model_dir, documents, str(workdir / "spark"), alpha=args.alpha, seed=args.seed, log=quiet))
-    from pyspark.ml import PipelineModel
-
-    pipeline = PipelineModel.load(model_dir)  # context: scoring alone with Spark ML's own transform
-    transform_seconds, _ = best_of(args.repeat, lambda: pipeline.transform(documents).select(score_column())
-                                   .write.format("noop").mode("overwrite").save())
-    written = spark.read.parquet(str(workdir / "spark" / "kept")).select("doc_id", "quality_score").unionByName(
-        spark.read.parquet(str(workdir / "spark" / "rejects")).select("doc_id", "quality_score"))
-    spark_scores = {r.doc_id: r.quality_score for r in written.collect()}  # bench only: ~3 x 10^4 small rows
-    lr = pipeline.stages[-1]
-    coefficients, intercept = lr.coefficients.toArray(), float(lr.intercept)
-    spark.stop()
-    loop_seconds, loop = best_of(args.repeat, lambda: loop_filter(
-        input_dir, str(workdir / "loop"), coefficients, intercept, args.alpha, args.seed))
-
-    docs = summary["documents_in"]
-    held = metrics["held_out"]
-    result = {
-        "bench": "classify",
-        "docs": docs,
-        "input_chars": int(pq.read_table(input_dir, columns=["text"]).column("text").combine_chunks()
-                           .to_pandas().str.len().sum()),
-        "cores": args.cores,
-        "spark_docs_per_s_per_core": round(docs / spark_seconds / args.cores, 1),
-        "loop_docs_per_s_per_core": round(loop["documents_in"] / loop_seconds, 1),
-        "spark_ml_transform_score_only_docs_per_s_per_core": round(docs / transform_seconds / args.cores, 1),
-        "alpha": args.alpha,
-        "kept": summary["kept"],
-        "expected_keep_rate": summary["expected_keep_rate"],
-        "loop_kept": loop["kept"],
-        "loop_vs_spark_max_score_diff": round(max(
-            (abs(spark_scores[d] - s) for d, s in loop["scores"].items() if s is not None and d in spark_scores),
-            default=0.0), 6),
-        "train_seconds": round(train_seconds, 1),
-        "train_docs": sum(s["outcomes"].get("train", 0) for s in metrics["sources"].values()),
-        "held_out_docs": held["documents"],
-        "held_out_roc_auc": held.get("roc_auc"),
-        "held_out_pr_auc": held.get("pr_auc"),
-        "held_out_accuracy_at_0.5": held.get("accuracy_at_0.5"),
-        "held_out_balanced_roc_auc": held.get("roc_auc_balanced"),
-        "median_score": {name: s["score_quantiles"].get("0.5") for name, s in metrics["sources"].items()},
-        "reference": str(reference),
-    }
-    result["ratio"] = round(result["spark_docs_per_s_per_core"] / result["loop_docs_per_s_per_core"], 3)
-    return result
