@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from curation.corpora import CORPUS_SCHEMA, CorpusSpec, parse_corpus_spec, read_documents, read_spec
+from curation.errors import EXIT_BAD_INPUT, BadInput, ConfigError
 from curation.features import murmur3_strings
-from curation.job import EXIT_BAD_INPUT, SparkJob, check_input, check_writable, hadoop_fs, published_path, write_json
-from curation.spark import ConfigError
+from curation.job import SparkJob, check_input, check_writable, hadoop_fs, published_path, write_json
 
 SCORE_GRID = [(i + 0.5) / 100 for i in range(100)]  # mid-point quantiles: E[f(s)] ~ mean of f(q_i)
 REPORTED_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
@@ -348,10 +348,6 @@ def histogram_rows(rows, group_key: str, bins: int = HISTOGRAM_BINS) -> dict:
 
 
 # --- training --------------------------------------------------------------------------------
-
-
-class BadInput(Exception):
-    """Input that parses but cannot be used (a class with no documents): exit status 3."""
 
 
 def labelled_documents(spark, spec: CorpusSpec, label: int):

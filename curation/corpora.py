@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from curation.spark import ConfigError
+from curation.errors import ConfigError
 
 FORMATS = ("jsonl", "parquet", "txt", "wikiextractor")
 CORPUS_SCHEMA = pa.schema(

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from curation.errors import ConfigError
 from curation.features import hash64
 from curation.job import SparkJob, check_input, published_path, write_json, write_text
-from curation.spark import ConfigError
 
 DEFAULT_N = 13
 AUTO_N_RANGE = (8, 13)  # GPT-3: the 5th percentile of example length, at least 8, at most 13

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from curation.errors import EXIT_BAD_INPUT, BadInput, ConfigError
 from curation.features import hash64, murmur3_x86_32, spark_tokens
-from curation.job import EXIT_BAD_INPUT, SparkJob, check_input, published_path, write_json
-from curation.spark import ConfigError
+from curation.job import SparkJob, check_input, published_path, write_json
 
 FEATURES = ("shingles", "classifier")
 CAUSES = ("exact", "fuzzy")
@@ -323,10 +323,6 @@ def score_pairs(pairs, features):
     common = F.size(F.array_intersect("a", "b"))
     union = F.size("a") + F.size("b") - common
     return joined.select("src", "dst", F.when(union > 0, common / union).otherwise(F.lit(0.0)).alias("jaccard"))
-
-
-class BadInput(Exception):
-    """Input the job cannot deduplicate safely (a doc_id twice in a dataset, a missing column)."""
 
 
 def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, priority: list[str] | None = None) -> dict:

@@ -33,11 +33,10 @@ import time
 from itertools import islice
 from pathlib import Path
 
+from curation.errors import EXIT_CONFIG, ConfigError
 from curation.realsplit import REFERENCE_FILES
 from curation.settings import shared_data_dir
-from curation.spark import ConfigError
 
-EXIT_CONFIG = 2
 HELD_OUT_SEED = 1_000_003  # a seed no sample of the demo uses
 # what the held-out sets are, for the results table's caption
 DEMO_HELD_OUT = "`real.*`: ../shared/data/reference; `sample.*`: reference corpora generated with an unseen seed"

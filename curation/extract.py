@@ -27,9 +27,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeadersParserException
 
-from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, SparkJob, hadoop_fs, published_path, write_json
+from curation.errors import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, ConfigError
+from curation.job import SparkJob, hadoop_fs, published_path, write_json
 from curation.sources import check_remote_support, expand_inputs, open_input
-from curation.spark import ConfigError
 
 # Every record ends in exactly one of these; the ledger counts them per input file.
 RECORD_OUTCOMES = (

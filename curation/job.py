@@ -34,12 +34,8 @@ import pyarrow.parquet as pq
 from py4j.protocol import Py4JError
 
 from curation.corpora import CorpusSpec, corpus_files
-from curation.spark import ConfigError, get_spark
-
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_BAD_INPUT = 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
+from curation.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from curation.spark import get_spark
 
 
 class SparkJob:

@@ -43,7 +43,8 @@ import pyarrow as pa
 
 import curation
 from curation.corpora import CorpusSpec, parse_corpus_spec, read_spec
-from curation.job import EXIT_BAD_INPUT, EXIT_CONFIG, SparkJob, check_input, published_path, write_json
+from curation.errors import EXIT_BAD_INPUT, EXIT_CONFIG, ConfigError
+from curation.job import SparkJob, check_input, published_path, write_json
 from curation.manifest import (
     DATASET_NAME,
     DROP_REASONS,
@@ -55,7 +56,6 @@ from curation.manifest import (
     validate_manifest,
 )
 from curation.settings import PROJECT_ROOT
-from curation.spark import ConfigError
 from curation.tokenizer import (
     EOT,
     GPT2_VOCAB_SIZE,

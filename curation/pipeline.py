@@ -31,6 +31,7 @@ from curation.classify import FilterJob, TrainClassifierJob
 from curation.corpora import corpus_files, parse_corpus_spec
 from curation.decontaminate import DROP_OUTCOMES, DecontaminateJob
 from curation.dedup import DedupJob
+from curation.errors import ConfigError
 from curation.extract import ExtractJob
 from curation.job import (
     EXIT_CONFIG,
@@ -45,7 +46,6 @@ from curation.job import (
 from curation.manifest import DROP_REASONS
 from curation.mixture import MixtureJob
 from curation.rules.stage import RulesJob
-from curation.spark import ConfigError
 
 try:
     import tomllib

@@ -50,7 +50,7 @@ from math import ceil
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from curation.job import EXIT_CONFIG
+from curation.errors import EXIT_CONFIG
 from curation.sample import (
     REASONS,
     USER_AGENT,

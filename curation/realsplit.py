@@ -43,7 +43,7 @@ from pathlib import Path
 
 from curation.benchmarks.realpages import gold_text
 from curation.classify import registered_domain
-from curation.job import EXIT_CONFIG
+from curation.errors import EXIT_CONFIG
 from curation.realcrawl import _hash_int, _sha256, html_files, read_pages
 from curation.settings import shared_data_dir
 

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from curation.spark import ConfigError
+from curation.errors import ConfigError
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".warc.wet", ".warc.wet.gz", ".wet.gz")
 LISTING_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".list", ".list.gz")

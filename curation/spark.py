@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 
+from curation.errors import ConfigError
+
 JAVA_HINT = (
     "install Java 17 (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; "
     "macOS: `brew install openjdk@17`) or point JAVA_HOME at one"
@@ -22,10 +24,6 @@ JAVA_HINT = (
 
 LOG_LEVELS = ("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")
 LOG4J2_PROPERTIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
-
-
-class ConfigError(Exception):
-    """A mistake in the job's configuration, reported as one line before Spark starts."""
 
 
 def log_level() -> str:

@@ -39,12 +39,11 @@ import numpy as np
 import torch
 
 from curation.corpora import corpus_files, iter_corpus_file, parse_corpus_spec
+from curation.errors import EXIT_CONFIG, ConfigError
 from curation.manifest import ManifestError, Mixture, load_manifest
 from curation.model import GPT, PRESETS, model_config, padded_vocab
-from curation.spark import ConfigError
 from curation.tokenizer import document_encoder, eot_id
 
-EXIT_CONFIG = 2
 CHECKPOINT = "ckpt.pt"
 # independent random streams, each seeded by (seed, stream, what is chosen)
 CHOICE_STREAM, ORDER_STREAM, EVAL_STREAM = 0, 1, 2

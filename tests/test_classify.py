@@ -34,9 +34,9 @@ from curation.classify import (
     train_classifier,
 )
 from curation.corpora import parse_corpus_spec
+from curation.errors import ConfigError
 from curation.extract import ExtractOptions, extract_to_parquet
 from curation.features import murmur3_strings, murmur3_x86_32, spark_tokens
-from curation.spark import ConfigError
 
 # --- the Pareto rule -----------------------------------------------------------------------------------
 

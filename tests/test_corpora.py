@@ -15,7 +15,7 @@ from curation.corpora import (
     read_corpus,
     strip_gutenberg,
 )
-from curation.spark import ConfigError
+from curation.errors import ConfigError
 
 MODERN_BOOK = (
     "The Project Gutenberg eBook of Tides, by A. Writer\r\n\r\nThis eBook is for the use of anyone.\r\n"

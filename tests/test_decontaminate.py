@@ -35,7 +35,7 @@ from curation.decontaminate import (
     summarize,
     words_with_offsets,
 )
-from curation.spark import ConfigError
+from curation.errors import ConfigError
 
 WORDS = (
     "amber basin cedar delta ember fjord garnet harbor indigo juniper kettle lantern meadow nectar orchard "

@@ -21,8 +21,8 @@ from curation.dedup import (
     jaccard,
     signatures,
 )
+from curation.errors import ConfigError
 from curation.features import murmur3_x86_32
-from curation.spark import ConfigError
 
 WORDS = (
     "river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
@@ -261,7 +261,7 @@ def test_bad_configuration_fails_before_spark(capsys, tmp_path):
 
 
 def test_duplicate_doc_id_is_bad_input(spark, tmp_path):
-    from curation.dedup import BadInput
+    from curation.errors import BadInput
 
     with pytest.raises(BadInput, match="not unique"):
         deduplicate(

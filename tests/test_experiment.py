@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from curation.errors import ConfigError
 from curation.experiment import check_run_excludes, split_held_out_specs
 from curation.realcrawl import SUMMARY as CRAWL_SUMMARY
 from curation.realcrawl import build_realcrawl
 from curation.realsplit import build_split, choose_held_out, clean_gold, page_site
-from curation.spark import ConfigError
 
 SITES = [f"site{n}.com" for n in range(24)]
 

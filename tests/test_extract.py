@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from curation.errors import ConfigError
 from curation.extract import (
     OUTCOMES,
     ExtractJob,
@@ -29,7 +30,7 @@ from curation.extract import (
 )
 from curation.settings import PROJECT_ROOT
 from curation.sources import RetryPolicy, download_http, expand_inputs
-from curation.spark import ConfigError, check_java
+from curation.spark import check_java
 
 ARTICLE = (
     "<html><head><title>T</title></head><body><nav><a href='/'>Home</a> | <a href='/a'>About</a></nav>"

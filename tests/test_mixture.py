@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from curation.errors import ConfigError
 from curation.manifest import (
     MANIFEST_SCHEMA,
     ChecksumError,
@@ -36,7 +37,6 @@ from curation.mixture import (
     upstream_summaries,
     write_shard_batches,
 )
-from curation.spark import ConfigError
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, load_gpt2, token_dtype, train_bpe
 
 VOCAB = 1024

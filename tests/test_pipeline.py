@@ -24,13 +24,13 @@ from test_extract import FlakyHandler, warcio_record_count
 
 from curation.decontaminate import DecontaminateJob
 from curation.dedup import DedupJob
+from curation.errors import ConfigError
 from curation.extract import ExtractJob
 from curation.job import partial_path
 from curation.pipeline import STAGES, PipelineJob, RaisingParser, conservation_checks, load_config, option_argv, plan
 from curation.rules.stage import RulesJob
 from curation.sample import generate_sample
 from curation.settings import PROJECT_ROOT
-from curation.spark import ConfigError
 
 
 def write_config(path: Path, run_dir: Path, crawl: list[str], sample: Path, **extra: str) -> Path:

@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from curation.errors import ConfigError  # noqa: E402
 from curation.manifest import (  # noqa: E402
     MANIFEST_SCHEMA_NAME,
     MANIFEST_VERSION,
@@ -20,7 +21,6 @@ from curation.manifest import (  # noqa: E402
 )
 from curation.mixture import ShardWriter  # noqa: E402
 from curation.model import GPT, PRESETS, CausalSelfAttention, GPTConfig, model_config  # noqa: E402
-from curation.spark import ConfigError  # noqa: E402
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, token_dtype, train_bpe, vocab_size  # noqa: E402
 from curation.train import (  # noqa: E402
     MixtureSampler,

@@ -32,12 +32,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.corpora import parse_corpus_spec
+from curation.errors import ConfigError
 from curation.job import SparkJob, check_input, published_path, write_json
 from curation.rules import c4, gopher
 from curation.rules.blocklist import Blocklist, blocked_by, load_blocklist
 from curation.rules.language import identify_language, unknown_languages, words
 from curation.rules.pii import redact_pii
-from curation.spark import ConfigError
 
 KEPT = "kept"
 GARBAGE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
