@@ -63,26 +63,17 @@ def funnel(run_dir: Path) -> list[dict]:
                 "chars": chars(extract, run_dir / "extract" / "documents"),
             }
         )
-    if "rules" in summaries:
-        rules = summaries["rules"]
-        rows.append(
-            {
-                "stage": "rules: kept",
-                "dataset": "crawl",
-                "documents": rules["kept"],
-                "chars": chars(rules, run_dir / "rules" / "kept"),
-            }
-        )
-    if "classify" in summaries:
-        classify = summaries["classify"]
-        rows.append(
-            {
-                "stage": "classify: kept",
-                "dataset": "crawl",
-                "documents": classify["kept"],
-                "chars": chars(classify, run_dir / "classify" / "kept"),
-            }
-        )
+    for stage in ("rules", "classify"):  # the crawl-only stages: what each kept
+        if stage in summaries:
+            summary = summaries[stage]
+            rows.append(
+                {
+                    "stage": f"{stage}: kept",
+                    "dataset": "crawl",
+                    "documents": summary["kept"],
+                    "chars": chars(summary, run_dir / stage / "kept"),
+                }
+            )
     for name, row in summaries.get("dedup", {}).get("datasets", {}).items():
         rows.append(
             {
