@@ -23,10 +23,11 @@ from test_pipeline import write_config
 from curation.classify import PIPELINE_CLASS, FilterJob, TrainClassifierJob
 from curation.decontaminate import DecontaminateJob
 from curation.dedup import DedupJob
-from curation.job import EXIT_BAD_INPUT, SparkJob, partial_path, published_path
+from curation.errors import EXIT_BAD_INPUT, ConfigError
+from curation.job import SparkJob, partial_path, published_path
 from curation.mixture import MixtureJob
 from curation.pipeline import PipelineJob
-from curation.spark import ConfigError, log_level
+from curation.spark import log_level
 
 
 @pytest.fixture()
