@@ -153,7 +153,7 @@ def bench(argv: list[str] | None = None) -> dict:
 
     workdir, shared = scratch_dir("classify"), shared_data_dir()
     real = (shared / "html").is_dir() and (shared / "reference").is_dir()
-    spark = local_spark("classify", args.cores, {"spark.driver.memory": "4g"})  # as `make` jobs
+    spark = local_spark("classify", args.cores)
     if real:
         reference = shared / "reference"
         pages = html_pages_to_documents(shared / "html", workdir / "html_pages")

@@ -36,12 +36,12 @@ def best_of(repeat: int, run) -> tuple[float, object]:
 
 
 def local_spark(name: str, cores: int, conf: dict | None = None):
-    """A quiet local[cores] SparkSession for a benchmark."""
+    """A quiet local[cores] SparkSession for a benchmark, with the driver memory `make`'s jobs get (a 100,000-page
+    crawl's Parquet batches do not fit Spark's 1g default)."""
     from curation.spark import get_spark
 
-    return get_spark(
-        f"bench-{name}", master=f"local[{cores}]", conf={"spark.ui.showConsoleProgress": "false", **(conf or {})}
-    )
+    defaults = {"spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"}
+    return get_spark(f"bench-{name}", master=f"local[{cores}]", conf={**defaults, **(conf or {})})
 
 
 def scratch_dir(name: str) -> Path:
