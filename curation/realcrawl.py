@@ -160,7 +160,8 @@ def clean_url(url: str) -> str | None:
     return quote(url if parts.path else url + "/", safe="!$%&'()*+,-./:;=?@[]_~")
 
 
-def _canonical_url(page_html: str) -> str | None:
+def declared_url(page_html: str) -> str | None:
+    """The URL a saved page declares for itself (`<link rel=canonical>` or `og:url`, absolute http(s) only)."""
     for tag in CANONICAL.finditer(page_html):
         target = LINK_TARGET.search(tag.group(0))
         url = clean_url(target.group(1)) if target else None
@@ -189,7 +190,7 @@ def read_pages(files) -> list[RealPage]:
         for row in rows:
             url, url_from = clean_url(row.get("url") or ""), "field"
             if url is None:
-                url, url_from = _canonical_url(row["html"]), "canonical"
+                url, url_from = declared_url(row["html"]), "canonical"
             if url is None or url in taken:
                 tail = _slug(row["id"].rsplit("/", 1)[-1]) or "index"
                 if url is None:

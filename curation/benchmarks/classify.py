@@ -23,6 +23,7 @@ from curation.classify import (
     train_classifier,
 )
 from curation.features import murmur3_x86_32, spark_tokens
+from curation.realcrawl import declared_url
 
 
 def loop_filter(
@@ -69,17 +70,6 @@ def loop_filter(
     }
 
 
-def declared_url(parsed) -> str | None:
-    """The URL a saved page declares for itself: `<link rel="canonical" href>`, else `<meta property="og:url">`
-    (absolute http(s) only). Most pages of the shared html/ sets carry no URL field but do declare one."""
-    for selector, attribute in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
-        node = parsed.tree.document.query_selector(selector)
-        value = (node.getattr(attribute) or "").strip() if node is not None else ""
-        if value.lower().startswith(("http://", "https://")):
-            return value
-    return None
-
-
 def html_pages_to_documents(html_dir: Path, output: Path) -> dict:
     """The shared html/ pages as crawl documents, one Parquet file per page set: main text by the project's
     extractor (resiliparse), `url` the page's own, else the one it declares; a page with neither is grouped by
@@ -100,7 +90,7 @@ def html_pages_to_documents(html_dir: Path, output: Path) -> dict:
             for line in lines:
                 page = json.loads(line)
                 parsed = parse_html(page["html"])
-                url = page.get("url") or declared_url(parsed)
+                url = page.get("url") or declared_url(page["html"])
                 tally["pages"] += 1
                 tally["url_given" if page.get("url") else "url_declared" if url else "no_url"] += 1
                 for column, value in (
