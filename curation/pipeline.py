@@ -43,7 +43,7 @@ from curation.job import (
     publish,
     remove_tree,
 )
-from curation.manifest import DROP_REASONS
+from curation.manifest import DROP_REASONS, file_sha256
 from curation.mixture import MixtureJob
 from curation.rules.stage import RulesJob
 
@@ -369,11 +369,7 @@ def file_fingerprint(path: str) -> dict:
     stat = os.stat(path)
     if stat.st_size > SMALL_FILE_BYTES:
         return {"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return {"path": path, "size": stat.st_size, "sha256": digest.hexdigest()}
+    return {"path": path, "size": stat.st_size, "sha256": file_sha256(path)}
 
 
 def expand_files(paths: list[str]) -> list[str]:

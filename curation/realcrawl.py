@@ -51,6 +51,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from curation.errors import EXIT_CONFIG
+from curation.manifest import file_sha256
 from curation.sample import (
     REASONS,
     USER_AGENT,
@@ -627,14 +628,6 @@ def _write_job(job) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- driver
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _previous_build(out: Path, parameters: dict) -> dict | None:
     """The summary of the build already in `out` when it had these parameters and all its files are there."""
     try:
@@ -675,7 +668,7 @@ def build_realcrawl(
         "seed": seed,
         "pages": pages,
         "level": level,
-        "sources": [{"file": f.name, "sha256": _sha256(f)} for f in files],
+        "sources": [{"file": f.name, "sha256": file_sha256(f)} for f in files],
     }
     out = Path(output)
     previous = _previous_build(out, parameters)
