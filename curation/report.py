@@ -9,6 +9,7 @@ from its written Parquet output (the narrow `n_chars` column when it has one, el
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -138,9 +139,9 @@ def data_origins(run_dir: Path) -> dict[str, str]:
                 None,
             )
             if found:
-                origins[str(found[0])] = found[1]
+                origins[os.path.relpath(found[0])] = found[1]
             elif shared in path.parents:
-                origins[str(shared)] = "real data (CURATION_SHARED_DATA)"
+                origins[os.path.relpath(shared)] = "real data (CURATION_SHARED_DATA)"
     return origins
 
 
