@@ -44,7 +44,8 @@ from pathlib import Path
 from curation.benchmarks.realpages import gold_text
 from curation.classify import registered_domain
 from curation.errors import EXIT_CONFIG
-from curation.realcrawl import _hash_int, _sha256, html_files, read_pages
+from curation.manifest import file_sha256
+from curation.realcrawl import _hash_int, html_files, read_pages
 from curation.settings import shared_data_dir
 
 FORMAT = 2  # bump when the same parameters would give different files or a different split.json
@@ -198,7 +199,7 @@ def build_split(
         "seed": seed,
         "site_share": site_share,
         "held_out_docs": held_out_docs,
-        "sources": [{"file": f"{p.parent.name}/{p.name}", "sha256": _sha256(p)} for p in sources],
+        "sources": [{"file": f"{p.parent.name}/{p.name}", "sha256": file_sha256(p)} for p in sources],
     }
     out = Path(output)
     try:
@@ -229,7 +230,9 @@ def build_split(
             {"name": name, "file": f"held_out/{path.name}", "options": options, "documents": corpora[name]["held_out"]}
             for name, path, options in references
         ],
-        "files": [{"file": str(p.relative_to(out)), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files],
+        "files": [
+            {"file": str(p.relative_to(out)), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files
+        ],
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return {**summary, "seconds": round(time.perf_counter() - started, 2), "skipped": False}
