@@ -24,6 +24,7 @@ from curation.benchmarks.realpages import (
     bench_crawl,
     corpus_label,
     extracted_documents,
+    generated_documents,
 )
 from curation.decontaminate import (
     BenchmarkSet,
@@ -156,10 +157,6 @@ def bench(argv: list[str] | None = None) -> dict:
 
 def generated_inputs(spark, workdir, seed: int):
     """Without the shared data: the generated sample's reference corpora, benchmark file and extracted crawl."""
-    from curation.extract import ExtractOptions, extract_to_parquet
-    from curation.sample import generate_sample
-
-    generate_sample(workdir / "sample", pages=2000, seed=seed, shards=4, reference_docs=1000)
-    shards = sorted(str(p) for p in (workdir / "sample" / "crawl").glob("sample-0*.warc.gz"))
-    extract_to_parquet(spark, shards, str(workdir / "extract"), ExtractOptions(extractor="resiliparse"))
-    return workdir / "sample" / "reference", workdir / "sample" / "benchmarks", str(workdir / "extract" / "documents")
+    root = workdir / "sample"
+    documents = generated_documents(spark, root, pages=2000, seed=seed, reference_docs=1000)
+    return root / "reference", root / "benchmarks", documents

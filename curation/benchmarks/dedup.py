@@ -26,6 +26,7 @@ from curation.benchmarks.realpages import (
     bench_crawl,
     corpus_label,
     extracted_documents,
+    generated_documents,
     read_truth,
 )
 from curation.dedup import (
@@ -272,14 +273,9 @@ def crawl_inputs(spark, responses: int, seed: int, workdir: Path) -> tuple[dict,
         crawl = spark.read.parquet(extracted_documents(spark, root, "resiliparse"))
         reference = shared_data_dir() / "reference"
     else:
-        from curation.extract import ExtractOptions, extract_to_parquet
-        from curation.sample import generate_sample
-
         root = workdir / f"sample-{responses}"
-        generate_sample(root, pages=responses, seed=seed, shards=CRAWL_SHARDS, reference_docs=300)
-        shards = sorted(str(p) for p in (root / "crawl").glob("sample-0*.warc.gz"))
-        extract_to_parquet(spark, shards, f"{root}/extract", ExtractOptions(extractor="resiliparse"))
-        crawl, reference = spark.read.parquet(f"{root}/extract/documents"), root / "reference"
+        crawl = spark.read.parquet(generated_documents(spark, root, pages=responses, seed=seed, shards=CRAWL_SHARDS))
+        reference = root / "reference"
     frames = {
         "webtext": read_corpus(spark, str(reference / "webtext.jsonl.gz"), source="webtext"),
         "wikipedia": read_corpus(spark, str(reference / "wikipedia.jsonl.gz"), source="wikipedia"),

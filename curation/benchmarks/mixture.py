@@ -25,6 +25,7 @@ from curation.benchmarks.realpages import (
     bench_crawl,
     corpus_label,
     extracted_documents,
+    generated_documents,
 )
 from curation.corpora import parse_corpus_spec
 from curation.manifest import load_manifest
@@ -46,13 +47,7 @@ def bench_documents(spark, docs: int, workdir: Path, seed: int) -> list[tuple[st
     if corpus_label() == "real":
         path = extracted_documents(spark, bench_crawl(25_000, CRAWL_SHARDS, seed), "resiliparse")
     else:
-        from curation.extract import ExtractOptions, extract_to_parquet
-        from curation.sample import generate_sample
-
-        generate_sample(workdir / "sample", pages=max(600, docs * 2), seed=seed, shards=4)
-        shards = sorted(str(p) for p in (workdir / "sample" / "crawl").glob("sample-0*.warc.gz"))
-        extract_to_parquet(spark, shards, str(workdir / "extract"), ExtractOptions(extractor="resiliparse"))
-        path = str(workdir / "extract" / "documents")
+        path = generated_documents(spark, workdir / "sample", pages=max(600, docs * 2), seed=seed)
     table = pq.read_table(path, columns=["doc_id", "text"])
     rows = sorted(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()))
     return [(doc_id, text) for doc_id, text in rows if text][:docs]

@@ -55,6 +55,18 @@ def extracted_documents(spark, root: Path, extractor: str) -> str:
     return str(output / "documents")
 
 
+def generated_documents(spark, root: Path, pages: int, seed: int, shards: int = 4, reference_docs: int = 300) -> str:
+    """Without the shared data: the generated sample under `root` (with its reference/ and benchmarks/) and its
+    crawl's documents, extracted with resiliparse into `root`/extract; returns the documents' path."""
+    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.sample import generate_sample
+
+    generate_sample(root, pages=pages, seed=seed, shards=shards, reference_docs=reference_docs)
+    crawl = sorted(str(p) for p in (root / "crawl").glob("sample-0*.warc.gz"))
+    extract_to_parquet(spark, crawl, str(root / "extract"), ExtractOptions(extractor="resiliparse"))
+    return str(root / "extract" / "documents")
+
+
 def read_truth(root: Path) -> list[dict]:
     with open(root / "truth.jsonl", encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
