@@ -23,7 +23,6 @@ from curation.mixture import ShardWriter  # noqa: E402
 from curation.model import GPT, PRESETS, CausalSelfAttention, GPTConfig, model_config  # noqa: E402
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, token_dtype, train_bpe, vocab_size  # noqa: E402
 from curation.train import (  # noqa: E402
-    MixtureSampler,
     TrainConfig,
     batch_sequences,
     learning_rate,
@@ -31,6 +30,7 @@ from curation.train import (  # noqa: E402
     main,
     train,
 )
+from curation.train_data import MixtureSampler  # noqa: E402
 
 WORDS = (
     "the river ran past the old mill and the miller sang to the water wheel while the "
