@@ -37,12 +37,13 @@ VOCAB_SIZE ?= 50257
 MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
 
 .PHONY: help venv check-java lint sample extract rules classify dedup decontaminate mixture demo test clean \
-	bench-extract bench-rules bench-classifier bench-dedup bench-decontam bench-mixture
+	bench-extract bench-rules bench-classify bench-dedup bench-decontaminate bench-mixture bench-pipeline
 
 help:
 	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it (configs/demo.toml)"
 	@echo "make pipeline        every stage from one TOML config, atomic and resumable (CONFIG=$(CONFIG))"
-	@echo "make test-cluster    the pipeline on a local Spark standalone cluster (master + 2 workers) vs local mode"
+	@echo "make package         the executors' environment and code: build/env.tar.gz, build/curation.zip, submit lines"
+	@echo "make test-cluster    the pipeline shipped (make package) to a local standalone cluster of bare-Python workers"
 	@echo "make test            set up .venv, run ruff (make lint) and the test suite"
 	@echo "make realcrawl       the real-page crawl: ../shared/data/html as WARC files with planted copies (RESPONSES=$(RESPONSES))"
 	@echo "make demo-real       the pipeline on the real-page crawl and the shared corpora (configs/realcrawl.toml)"
@@ -53,7 +54,8 @@ help:
 	@echo "make dedup           exact + MinHash LSH dedup within and across datasets (PRIORITY=$(PRIORITY))"
 	@echo "make decontaminate   cut 13-gram overlaps with benchmark test sets (BENCHMARKS=$(BENCHMARKS))"
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
-	@echo "make bench-STAGE     STAGE = extract, rules, classifier, dedup, decontam, mixture: Spark vs a plain loop"
+	@echo "make bench-STAGE     STAGE = extract, rules, classify, dedup, decontaminate, mixture: Spark vs a plain loop;"
+	@echo "                     pipeline: the whole pipeline vs extraction alone on the same crawl (BENCH_RESPONSES)"
 	@echo "make train           train a GPT on a mixture (MANIFEST=$(MANIFEST) PRESET=$(PRESET) TRAIN_OUT=$(TRAIN_OUT) TRAIN_ARGS=...)"
 	@echo "make bench-train     tokens/s of the tiny preset on the CPU (+ GPT-3 Small tokens/s and MFU on CUDA), one JSON line"
 	@echo "make experiment      raw crawl vs filtered crawl vs curated mixture: same GPT, held-out loss table (EXPERIMENT_TOKENS=$(EXPERIMENT_TOKENS))"
@@ -83,9 +85,9 @@ rules: check-java
 		$(addprefix --blocklist ,$(BLOCKLISTS)) --overwrite
 
 classify: check-java
-	$(SPARK_SUBMIT) jobs/train_classifier.py $(addprefix --positive ,$(REFERENCE)) --negative crawl=$(CRAWL) \
+	$(SPARK_SUBMIT) jobs/classifier.py $(addprefix --positive ,$(REFERENCE)) --negative crawl=$(CRAWL) \
 		--model $(MODEL) --seed $(SEED) --overwrite
-	$(SPARK_SUBMIT) jobs/filter.py --model $(MODEL) --input $(CRAWL) --output $(RUN)/classify \
+	$(SPARK_SUBMIT) jobs/classify.py --model $(MODEL) --input $(CRAWL) --output $(RUN)/classify \
 		--alpha $(ALPHA) --alpha-rule $(ALPHA_RULE) --seed $(SEED) --overwrite
 
 dedup: check-java
@@ -114,14 +116,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench-extract bench-rules bench-dedup bench-mixture: check-java
+bench-extract bench-rules bench-classify bench-dedup bench-decontaminate bench-mixture bench-pipeline: check-java
 	$(PY) -m curation.benchmarks $(@:bench-%=%)
-
-bench-classifier: check-java
-	$(PY) -m curation.benchmarks classify
-
-bench-decontam: check-java
-	$(PY) -m curation.benchmarks decontaminate
 
 # training: PyTorch (the CPU wheel is enough), installed once beside the package
 TORCH ?= torch==2.13.0
@@ -168,11 +164,16 @@ experiment-real: demo-real $(VENV)/.torch
 # the whole pipeline from one config; the test that runs it on a standalone cluster
 CONFIG ?= configs/demo.toml
 
-.PHONY: pipeline test-cluster
+.PHONY: pipeline package test-cluster
 pipeline: check-java
 	$(SPARK_SUBMIT) jobs/pipeline.py --config $(CONFIG)
 
-test-cluster: check-java
+# what a cluster's executors need: build/requirements.lock, build/env.tar.gz, build/curation.zip
+BUILD ?= build
+package: venv
+	$(PY) -m curation.package --out $(BUILD)
+
+test-cluster: check-java package
 	$(PY) -m pytest -q -m cluster tests/test_cluster.py
 
 .PHONY: notebooks

@@ -3,43 +3,43 @@
 Why not Spark's `MinHashLSH.approxSimilarityJoin`: it explodes every row into one row per hash table
 and equi-joins whole rows, so one common hash value becomes one huge skewed partition. Here:
 
-1. every document gets, in one vectorized Python pass per Arrow batch, a hash of its normalized text
-   and `bands` LSH bucket keys from a `num_hashes` MinHash signature over its feature set (word
-   n-gram shingles, or the classifier's Tokenizer + HashingTF indices: GPT-3's choice);
-2. exact duplicates collapse onto one representative; only representatives enter LSH;
-3. `groupBy(band, bucket)` finds candidates; each bucket links its members to one representative
-   (its smallest node), not all pairs, and so does each sub-bucket split by a further MinHash value;
-   a bucket above `bucket_cap` is linked through its sub-buckets only, and a sub-bucket still too big
-   is skipped and counted;
-4. each candidate edge is verified by the exact Jaccard of the two feature sets (a native
-   `array_intersect` over the sets the signature pass kept);
-5. large-star/small-star connected components turn verified edges into clusters; the survivor of a
-   cluster is the document of the highest-priority dataset, then the highest `quality_score`, then the
-   smallest `doc_id`. All hashing is seeded, so clusters do not depend on the partitioning.
+1. one vectorized Python pass per Arrow batch (curation.minhash) gives every document its exact key, its
+   feature set (word n-gram shingles, or the classifier's Tokenizer + HashingTF indices: GPT-3's choice)
+   and `bands` LSH bucket keys from a `num_hashes` MinHash signature; the text is read once;
+2. exact duplicates link to the smallest node of their group; only those representatives enter LSH;
+3. windows over (band, bucket) link each bucket's members to its smallest node, not all pairs, and each
+   sub-bucket split by a further MinHash value to its own; a bucket above `bucket_cap` is linked through its
+   sub-buckets only, and a sub-bucket still too big is skipped and counted;
+4. a candidate pair must agree on `min_shared_bands` band keys (its signature agreement, free from step 3)
+   before its exact Jaccard is computed (a native `array_intersect` over the kept feature sets);
+5. connected components turn verified and exact edges into clusters: on the driver (a bounded numpy
+   union-find) once the edges fit `driver_edges`, else large-star/small-star rounds until they do. The
+   survivor of a cluster is the document of the highest-priority dataset, then the highest `quality_score`,
+   then the smallest `doc_id`.
+
+Why this shape: the fixed cost of a Spark job dominated small inputs when components ran as dozens of
+rounds of jobs (~100 jobs a run); now a run is ~30-50 jobs (more datasets, more writes) whatever its size.
+All hashing is seeded and every choice is a minimum over ids, so clusters and outputs do not depend on the
+partitioning.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import re
 import sys
-import unicodedata
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from curation.errors import EXIT_BAD_INPUT, BadInput, ConfigError
-from curation.features import hash64, murmur3_x86_32, spark_tokens
 from curation.job import SparkJob, check_input, published_path, write_json
+from curation.minhash import analyze, band_keys, hash_family, signatures
+from curation.stage import Counts, Handoff, Stage
+from curation.storage import is_uri
 
 FEATURES = ("shingles", "classifier")
 CAUSES = ("exact", "fuzzy")
-WORD = re.compile(r"\w+", re.UNICODE)
-SPACE = re.compile(r"\s+")
-MASK64 = (1 << 64) - 1
-NGRAM_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: the rolling n-gram combine stays a bijection per position
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,15 @@ class DedupOptions:
     threshold: float = 0.7  # exact Jaccard an edge needs to count as a duplicate
     bucket_cap: int = 10_000  # a bucket with more documents is split by a further hash, then skipped
     seed: int = 1
+    # bands a candidate pair must share before its Jaccard is computed (at most `bands`); at 10 x 1 a pair
+    # of true Jaccard 0.8 shares fewer than 3 with probability 8e-5, a pair of Jaccard 0.2 with 0.64
+    min_shared_bands: int = 3
+    driver_edges: int = 2_000_000  # connected components finish on the driver once the edges are this few
 
     def check(self) -> None:
         if self.features not in FEATURES:
             raise ConfigError(f"--features must be one of {', '.join(FEATURES)}, not {self.features!r}")
-        for name in ("ngram", "num_features", "num_hashes", "bands", "rows"):
+        for name in ("ngram", "num_features", "num_hashes", "bands", "rows", "min_shared_bands"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.bands * self.rows != self.num_hashes:
@@ -68,162 +72,70 @@ class DedupOptions:
             raise ConfigError("--threshold must be in (0, 1]")
         if self.bucket_cap < 2:
             raise ConfigError("--bucket-cap must be at least 2")
+        if self.driver_edges < 0:
+            raise ConfigError("--driver-edges must not be negative")
 
 
-# ---------------------------------------------------------------- pure core: hashing and features
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a fast bijective scrambler of uint64 values (wrapping arithmetic)."""
-    x = x.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def normalize_text(text: str) -> str:
-    """What two exact duplicates share: NFKC, lower case, whitespace runs collapsed."""
-    return SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
-
-
-def exact_key(text: str) -> int | None:
-    """Signed 64-bit hash of the normalized text; None for a document with no text."""
-    normalized = normalize_text(text or "")
-    if not normalized:
-        return None
-    return np.uint64(hash64(normalized.encode("utf-8"))).astype(np.int64).item()
-
-
-class FeatureHasher:
-    """Text -> sorted unique uint64 feature set; caches per-word hashes (words repeat, Zipf)."""
-
-    def __init__(self, options: DedupOptions):
-        self.options = options
-        self.cache: dict[str, int] = {}
-
-    def word_hash(self, word: str) -> int:
-        value = self.cache.get(word)
-        if value is None:
-            if self.options.features == "classifier":
-                value = murmur3_x86_32(word.encode("utf-8")) % self.options.num_features
-            else:
-                value = hash64(word.encode("utf-8"))
-            if len(self.cache) < 1_000_000:
-                self.cache[word] = value
-        return value
-
-    def features(self, text: str | None) -> np.ndarray:
-        if not text:
-            return np.empty(0, dtype=np.uint64)
-        if self.options.features == "classifier":
-            return np.unique(np.array([self.word_hash(t) for t in spark_tokens(text)], dtype=np.uint64))
-        words = WORD.findall(text.lower())
-        if not words:
-            return np.empty(0, dtype=np.uint64)
-        hashes = np.array([self.word_hash(w) for w in words], dtype=np.uint64)
-        n = min(self.options.ngram, len(hashes))  # a text shorter than a shingle is one shingle
-        count = len(hashes) - n + 1
-        grams = hashes[:count].copy()
-        for k in range(1, n):
-            grams = grams * NGRAM_MULTIPLIER + hashes[k : k + count]
-        return np.unique(mix64(grams))
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact Jaccard similarity of two sorted unique feature sets (two empty sets: 0)."""
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    common = np.intersect1d(a, b, assume_unique=True).size
-    return common / (len(a) + len(b) - common)
-
-
-def hash_seeds(options: DedupOptions) -> np.ndarray:
-    """The `num_hashes` fixed seeds of the MinHash family h_i(x) = mix64(x ^ seed_i)."""
-    rng = random.Random(options.seed)
-    return np.array([rng.getrandbits(64) for _ in range(options.num_hashes)], dtype=np.uint64)
-
-
-def signatures(feature_sets: list[np.ndarray], seeds: np.ndarray) -> np.ndarray:
-    """(docs, num_hashes) uint64 MinHash matrix for non-empty feature sets, vectorized over the batch."""
-    lengths = np.array([len(f) for f in feature_sets], dtype=np.int64)
-    if len(feature_sets) == 0:
-        return np.empty((0, len(seeds)), dtype=np.uint64)
-    assert lengths.min() > 0, "signatures() needs non-empty feature sets"
-    values = np.concatenate(feature_sets)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    out = np.empty((len(feature_sets), len(seeds)), dtype=np.uint64)
-    for i, seed in enumerate(seeds):
-        out[:, i] = np.minimum.reduceat(mix64(values ^ seed), starts)
-    return out
-
-
-def band_keys(signature: np.ndarray, options: DedupOptions) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket, split) int64 matrices of shape (docs, bands): a band's bucket hashes its `rows` MinHash
-    values; its split key adds the next MinHash value, to break up a hot bucket."""
-    docs = signature.shape[0]
-    buckets = np.empty((docs, options.bands), dtype=np.uint64)
-    splits = np.empty((docs, options.bands), dtype=np.uint64)
-    for band in range(options.bands):
-        key = np.full(docs, np.uint64(band + 1), dtype=np.uint64)
-        for row in range(options.rows):
-            key = mix64(key * NGRAM_MULTIPLIER + signature[:, band * options.rows + row])
-        buckets[:, band] = key
-        following = signature[:, (band * options.rows + options.rows) % options.num_hashes]
-        splits[:, band] = mix64(key ^ mix64(following + np.uint64(1)))
-    return buckets.view(np.int64), splits.view(np.int64)
-
-
-# ---------------------------------------------------------------- Arrow batch functions (Spark workers)
+# ---------------------------------------------------------------- Arrow batch function (Spark workers)
 DOCUMENT_DDL = "dataset string, doc_id string, node long, quality_score double, priority int"
-SIGNATURE_DDL = (
-    f"{DOCUMENT_DDL}, exact_key long, n_features int, features array<long>, buckets array<long>, splits array<long>"
-)
+SIGNATURE_DDL = f"{DOCUMENT_DDL}, exact_key long, features array<int>, buckets array<long>, splits array<long>"
 
 
 def signature_batches(batches, options: DedupOptions):
     """(DOCUMENT_DDL columns, text) Arrow batches -> the same columns but text, plus the exact key, the
-    feature set (kept for verification) and the LSH band keys."""
-    hasher, seeds = FeatureHasher(options), hash_seeds(options)
+    feature set (kept for verification) and the LSH band keys (empty lists for a text without features)."""
+    family = hash_family(options)
     for batch in batches:
-        texts = batch.column("text").to_pylist()
-        keys = [exact_key(t) for t in texts]
-        features = [hasher.features(t) for t in texts]
-        sizes = np.array([len(f) for f in features], dtype=np.int32)
-        present = np.flatnonzero(sizes > 0)
-        buckets, splits = band_keys(signatures([features[i] for i in present], seeds), options)
-        bucket_lists: list = [None] * len(texts)
-        split_lists: list = [None] * len(texts)
-        for row, i in enumerate(present):
-            bucket_lists[i] = buckets[row].tolist()
-            split_lists[i] = splits[row].tolist()
-        yield pa.RecordBatch.from_pydict(
-            {
-                **{name: batch.column(name) for name in ("dataset", "doc_id", "node", "quality_score", "priority")},
-                "exact_key": pa.array(keys, pa.int64()),
-                "n_features": pa.array(sizes, pa.int32()),
-                "features": pa.array([f.view(np.int64) for f in features], pa.list_(pa.int64())),
-                "buckets": pa.array(bucket_lists, pa.list_(pa.int64())),
-                "splits": pa.array(split_lists, pa.list_(pa.int64())),
-            }
-        )
+        keys, values, offsets = analyze(batch.column("text").to_pylist(), options)
+        buckets, splits = band_keys(signatures(values, offsets, family), options)
+        per_text = np.where(np.diff(offsets) > 0, options.bands, 0)
+        band_offsets = pa.array(np.concatenate([[0], np.cumsum(per_text)]).astype(np.int32))
+        columns = {name: batch.column(name) for name in ("dataset", "doc_id", "node", "quality_score", "priority")}
+        columns["exact_key"] = pa.array(keys, pa.int64())
+        columns["features"] = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values.view(np.int32))
+        columns["buckets"] = pa.ListArray.from_arrays(band_offsets, buckets.ravel())
+        columns["splits"] = pa.ListArray.from_arrays(band_offsets, splits.ravel())
+        yield pa.RecordBatch.from_pydict(columns)
 
 
-# ---------------------------------------------------------------- Spark: connected components
-def connected_components(edges, max_rounds: int = 60):
-    """(node, component) for every node of `edges` (src, dst longs): large-star/small-star (Kiveris et al.
-    2014), O(log n) rounds; a component is named by its smallest node, whatever the partitioning."""
+# ---------------------------------------------------------------- connected components
+def driver_components(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, component of each) of the graph of edges src-dst: a union-find by hooking roots onto smaller
+    roots and pointer jumping, O(log n) numpy passes; a component is named by its smallest node."""
+    nodes, index = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    left, right = index[: len(src)], index[len(src) :]
+    parent = np.arange(len(nodes))
+    while True:
+        a, b = parent[left], parent[right]
+        differ = a != b
+        if not differ.any():
+            return nodes, nodes[parent]
+        np.minimum.at(parent, np.maximum(a, b)[differ], np.minimum(a, b)[differ])
+        while not np.array_equal(grand := parent[parent], parent):
+            parent = grand
+
+
+def connected_components(edges, driver_edges: int, max_rounds: int = 60):
+    """(node, component) for every node of `edges` (src, dst longs); a component is named by its smallest
+    node, whatever the partitioning. Large-star/small-star rounds (Kiveris et al. 2014) shrink the graph
+    until at most `driver_edges` edges are left, which `driver_components` finishes on the driver."""
     from pyspark.sql import functions as F
 
-    if edges.isEmpty():
-        return edges.sparkSession.createDataFrame([], "node long, component long")
-    current = (
-        edges.select(F.greatest("src", "dst").alias("child"), F.least("src", "dst").alias("parent"))
-        .filter("child != parent")
-        .distinct()
-    ).localCheckpoint()
+    spark = edges.sparkSession
+    current = edges.select(F.greatest("src", "dst").alias("child"), F.least("src", "dst").alias("parent")).filter(
+        "child != parent"
+    )
     for _ in range(max_rounds):
-        current = _small_star(_large_star(current)).localCheckpoint()
+        pairs = current.limit(driver_edges + 1).toPandas()  # one job when they fit, not a count and a collect
+        if len(pairs) <= driver_edges:
+            if len(pairs) == 0:
+                return spark.createDataFrame([], "node long, component long")
+            import pandas as pd
+
+            nodes, components = driver_components(pairs["child"].to_numpy(), pairs["parent"].to_numpy())
+            frame = pd.DataFrame({"node": nodes.astype(np.int64), "component": components.astype(np.int64)})
+            return spark.createDataFrame(frame, "node long, component long")
+        current = _small_star(_large_star(current.distinct())).localCheckpoint()
         roles = current.select(
             F.col("child").alias("node"), F.lit(1).alias("as_child"), F.lit(0).alias("as_parent")
         ).union(current.select(F.col("parent").alias("node"), F.lit(0), F.lit(1)))
@@ -268,55 +180,99 @@ def _small_star(edges):
 
 
 # ---------------------------------------------------------------- Spark: the deduplication
-def candidate_edges(keys, bucket_cap: int):
-    """(src, dst) candidate edges and hot-bucket statistics from `keys` (band, bucket, split, node).
-
-    Each bucket links its members to its smallest node, and each sub-bucket (the bucket split by the
-    next MinHash value) to its own smallest node: a second chance when a big mixed bucket's smallest
-    node is an unrelated document. A bucket above `bucket_cap` is linked through its sub-buckets only;
-    a sub-bucket still above the cap is skipped and counted. Only counts and minima are aggregated
-    (combined map-side), so a hot bucket never has to fit in one task's memory.
-    """
+def dataset_counts(sigs) -> dict[str, dict]:
+    """{dataset: {documents_in, empty}} in one job, which also raises BadInput for a doc_id given twice."""
     from pyspark.sql import functions as F
 
-    def star(grouping):
-        stats = keys.groupBy(*grouping).agg(F.count("*").alias("size"), F.min("node").alias("rep"))
-        return stats.filter("size >= 2").localCheckpoint()
+    per_node = sigs.groupBy("node").agg(
+        F.count("*").alias("n"),
+        F.first("dataset").alias("dataset"),
+        F.min("doc_id").alias("doc_id"),
+        F.max(F.size("features") == 0).alias("empty"),
+    )
+    rows = (
+        per_node.groupBy("dataset")
+        .agg(
+            F.sum("n").alias("documents_in"),
+            F.count(F.when(F.col("empty"), 1)).alias("empty"),
+            F.sort_array(F.collect_list(F.when(F.col("n") > 1, F.col("doc_id")))).alias("clashes"),
+        )
+        .collect()
+    )
+    clashes = [f"{r['dataset']}:{doc}" for r in rows for doc in r["clashes"][:3]]
+    if clashes:
+        raise BadInput(f"doc_id is not unique within its dataset (or collides): {', '.join(clashes[:3])}")
+    return {r["dataset"]: {"documents_in": r["documents_in"], "empty": r["empty"]} for r in rows}
 
-    def links(stats, grouping):
-        fine = stats.filter(F.col("size") <= bucket_cap)
-        return keys.join(fine, grouping).select(F.col("rep").alias("src"), F.col("node").alias("dst"))
 
-    buckets, sub_buckets = star(["band", "bucket"]), star(["band", "bucket", "split"])
-    edges = links(buckets, ["band", "bucket"]).unionByName(links(sub_buckets, ["band", "bucket", "split"]))
-    edges = (
-        edges.filter("src != dst")
-        .select(F.least("src", "dst").alias("src"), F.greatest("src", "dst").alias("dst"))
+def candidate_edges(sigs, options: DedupOptions):
+    """(exact edges, candidate edges, hot-bucket statistics) from the signature rows.
+
+    Exact duplicates link to the smallest node of their exact key. Among those representatives, each LSH
+    bucket links its members to its smallest node, and each sub-bucket (the bucket split by the next MinHash
+    value) to its own smallest node: a second chance when a big mixed bucket's smallest node is an unrelated
+    document. A bucket above `bucket_cap` is linked through its sub-buckets only; a sub-bucket still above the
+    cap is skipped and counted. A link is kept only when the two documents share `min_shared_bands` band keys.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    grouped = sigs.filter(F.col("exact_key").isNotNull()).select(
+        "node", "buckets", "splits", F.min("node").over(Window.partitionBy("exact_key")).alias("exact_rep")
+    )
+    exact = grouped.filter("node != exact_rep").select(F.col("exact_rep").alias("src"), F.col("node").alias("dst"))
+    keys = (
+        grouped.filter("node = exact_rep AND size(buckets) > 0")
+        .select("node", "buckets", F.posexplode(F.arrays_zip("buckets", "splits")).alias("band", "key"))
+        .select("node", "band", F.col("key.buckets").alias("bucket"), F.col("key.splits").alias("split"), "buckets")
+    )
+    bucket, sub_bucket = Window.partitionBy("band", "bucket"), Window.partitionBy("band", "bucket", "split")
+    smallest = F.struct("node", "buckets")
+    marked = keys.select(
+        "node",
+        "buckets",
+        F.count("*").over(bucket).alias("size"),
+        F.min(smallest).over(bucket).alias("rep"),
+        F.count("*").over(sub_bucket).alias("sub_size"),
+        F.min(smallest).over(sub_bucket).alias("sub_rep"),
+    ).persist()
+    need = min(options.min_shared_bands, options.bands)
+
+    def link(rep: str, size: str):
+        shared = F.expr(f"size(filter(zip_with({rep}.buckets, buckets, (x, y) -> x = y), same -> same))")
+        usable = (F.col(size) <= options.bucket_cap) & (F.col(f"{rep}.node") != F.col("node")) & (shared >= need)
+        return F.when(usable, F.col(f"{rep}.node"))
+
+    candidates = (
+        marked.select(F.explode(F.array(link("rep", "size"), link("sub_rep", "sub_size"))).alias("src"), "node")
+        .filter(F.col("src").isNotNull())
+        .select(F.least("src", "node").alias("src"), F.greatest("src", "node").alias("dst"))
         .distinct()
     )
-    over = F.col("size") > bucket_cap
-    totals = buckets.agg(
-        F.coalesce(F.max("size"), F.lit(0)).alias("largest"), F.count(F.when(over, 1)).alias("hot")
-    ).first()
-    skipped = sub_buckets.agg(
-        F.count(F.when(over, 1)).alias("buckets"),
-        F.coalesce(F.sum(F.when(over, F.col("size"))), F.lit(0)).alias("slots"),
+    hot, skipped = F.col("size") > options.bucket_cap, F.col("sub_size") > options.bucket_cap
+    own_bucket, own_sub = F.col("node") == F.col("rep.node"), F.col("node") == F.col("sub_rep.node")
+    totals = marked.agg(
+        F.coalesce(F.max("size"), F.lit(0)).alias("largest"),
+        F.count(F.when(hot & own_bucket, 1)).alias("hot"),
+        F.count(F.when(skipped & own_sub, 1)).alias("skipped"),
+        F.coalesce(F.sum(F.when(skipped & own_sub, F.col("sub_size"))), F.lit(0)).alias("slots"),
     ).first()
     guard = {
-        "bucket_cap": bucket_cap,
+        "bucket_cap": options.bucket_cap,
         "largest_bucket": int(totals["largest"]),
         "hot_buckets": int(totals["hot"]),
-        "skipped_sub_buckets": int(skipped["buckets"]),
-        "skipped_bucket_slots": int(skipped["slots"]),
+        "skipped_sub_buckets": int(totals["skipped"]),
+        "skipped_bucket_slots": int(totals["slots"]),
     }
-    return edges, guard
+    return exact, candidates, guard, marked
 
 
-def score_pairs(pairs, features):
-    """(src, dst) -> (src, dst, jaccard): the exact Jaccard of the two feature sets, a native Spark
-    expression over the arrays the signature pass kept (no re-tokenizing, no Python)."""
+def score_pairs(pairs, sigs):
+    """(src, dst) -> (src, dst, jaccard): the exact Jaccard of the two feature sets (sorted sets, so a native
+    array_intersect suffices: no re-tokenizing, no Python). Both joins share one shuffle of the features."""
     from pyspark.sql import functions as F
 
+    features = sigs.select("node", "features")
     joined = pairs.join(features.select(F.col("node").alias("src"), F.col("features").alias("a")), "src").join(
         features.select(F.col("node").alias("dst"), F.col("features").alias("b")), "dst"
     )
@@ -332,6 +288,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     document), OUT/report.json (summary + cluster sizes + example pairs) and OUT/summary.json;
     returns the summary.
     """
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     from curation.corpora import spread_single_task
@@ -361,40 +318,17 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     docs = frames[0]
     for frame in frames[1:]:
         docs = docs.unionByName(frame)
-    # one Python pass over the text; everything after it works on these narrow rows
+    # the one Python pass over the text; everything after it works on these narrower rows
     sigs = docs.mapInArrow(lambda b: signature_batches(b, options), SIGNATURE_DDL).persist()
-    clash = (
-        sigs.groupBy("node")
-        .agg(F.count("*").alias("n"), F.first("dataset").alias("dataset"), F.first("doc_id").alias("doc_id"))
-        .filter("n > 1")
-        .limit(3)
-        .collect()
-    )
-    if clash:
-        shown = ", ".join(f"{r['dataset']}:{r['doc_id']}" for r in clash)
-        raise BadInput(f"doc_id is not unique within its dataset (or collides): {shown}")
+    inputs = dataset_counts(sigs)
+    exact, candidates, guard, marked = candidate_edges(sigs, options)
+    scored = score_pairs(candidates, sigs).persist()
+    verified = scored.filter(F.col("jaccard") >= options.threshold).select("src", "dst")
+    components = connected_components(verified.unionByName(exact), options.driver_edges)
 
-    # exact duplicates collapse onto their smallest node; only those representatives enter LSH
-    exact_rep = sigs.filter(F.col("exact_key").isNotNull()).groupBy("exact_key").agg(F.min("node").alias("exact_rep"))
-    reps = sigs.join(exact_rep, "exact_key").filter("node = exact_rep").filter(F.col("buckets").isNotNull())
-    keys = (
-        reps.select("node", F.posexplode(F.arrays_zip("buckets", "splits")).alias("band", "key"))
-        .select("band", F.col("key.buckets").alias("bucket"), F.col("key.splits").alias("split"), "node")
-        .persist()
-    )
-    candidates, guard = candidate_edges(keys, options.bucket_cap)
-    features = sigs.select("node", "features")
-    scored = score_pairs(candidates, features).localCheckpoint()
-    verified = scored.filter(F.col("jaccard") >= options.threshold)
-    components = connected_components(verified)
-
-    # every document's cluster: the component of its exact representative (itself when alone)
-    labelled = (
-        sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key")
-        .join(exact_rep, "exact_key", "left")
-        .withColumn("exact_rep", F.coalesce("exact_rep", "node"))
-        .join(components.select(F.col("node").alias("exact_rep"), "component"), "exact_rep", "left")
-        .withColumn("cluster_id", F.coalesce("component", "exact_rep"))
+    # only clustered documents: a document in no edge is its own cluster and survives
+    members = sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key").join(
+        components.select("node", F.col("component").alias("cluster_id")), "node"
     )
     survivor_key = F.struct(
         "priority",
@@ -404,32 +338,25 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         "node",
         "exact_key",
     )
-    clusters = (
-        labelled.groupBy("cluster_id")
-        .agg(F.count("*").alias("size"), F.min(survivor_key).alias("s"))
-        .filter("size > 1")
-        .persist()
-    )
+    clusters = members.groupBy("cluster_id").agg(F.count("*").alias("size"), F.min(survivor_key).alias("s")).persist()
     removed = (
-        labelled.join(clusters, "cluster_id")
+        members.join(clusters, "cluster_id")
         .filter(F.col("node") != F.col("s.node"))
         .select(
             "node",
             "doc_id",
             "dataset",
             "cluster_id",
-            "exact_key",
             F.col("s.node").alias("survivor_node"),
             F.col("s.doc_id").alias("survivor_doc_id"),
             F.col("s.dataset").alias("survivor_dataset"),
-            F.col("s.exact_key").alias("survivor_exact_key"),
+            F.when(F.col("exact_key") == F.col("s.exact_key"), "exact").otherwise("fuzzy").alias("cause"),
         )
-        .withColumn("cause", F.when(F.col("exact_key") == F.col("survivor_exact_key"), "exact").otherwise("fuzzy"))
         .persist()
     )
     fuzzy_scores = score_pairs(
         removed.filter("cause = 'fuzzy'").select(F.col("survivor_node").alias("src"), F.col("node").alias("dst")),
-        features,
+        sigs,
     )
     removals = removed.join(fuzzy_scores.select(F.col("dst").alias("node"), "jaccard"), "node", "left").select(
         "doc_id",
@@ -440,27 +367,32 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         F.when(F.col("cause") == "exact", F.lit(1.0)).otherwise(F.col("jaccard")).alias("jaccard"),
         "cause",
     )
-    removals.repartition(1).sortWithinPartitions("dataset", "doc_id").write.mode("overwrite").parquet(
-        f"{output}/removals"
-    )
-    removals = spark.read.parquet(f"{output}/removals")
+    # counts of what is written, observed while it is written (no job to read it back and count)
+    removed_counts = Observation("removed")
+    counted = [
+        F.count(F.when((F.col("dataset") == name) & (F.col("cause") == cause), 1)).alias(f"{name}/{cause}")
+        for name in names
+        for cause in CAUSES
+    ]
+    removals.observe(removed_counts, *counted).repartition(1).sortWithinPartitions("dataset", "doc_id").write.mode(
+        "overwrite"
+    ).parquet(f"{output}/removals")
+    removals = spark.read.schema(removals.schema).parquet(f"{output}/removals")
 
     per_dataset = {}
-    removed_counts = {
-        (r["dataset"], r["cause"]): r["count"] for r in removals.groupBy("dataset", "cause").count().collect()
-    }
-    inputs = {r["dataset"]: r["count"] for r in sigs.groupBy("dataset").count().collect()}
     for name, frame in datasets.items():
         gone = removals.filter(F.col("dataset") == name).select(F.col("doc_id").alias("_removed_doc_id"))
         kept = frame.join(gone, F.col("doc_id").cast("string") == F.col("_removed_doc_id"), "left_anti")
-        kept.write.mode("overwrite").option("parquet.enable.dictionary#text", "false").parquet(f"{output}/{name}")
-        row = {"documents_in": inputs.get(name, 0), "kept": spark.read.parquet(f"{output}/{name}").count()}
+        written = Observation(f"kept {name}")
+        kept.observe(written, F.count("*").alias("kept")).write.mode("overwrite").option(
+            "parquet.enable.dictionary#text", "false"
+        ).parquet(f"{output}/{name}")
+        row = {"documents_in": inputs.get(name, {}).get("documents_in", 0), "kept": written.get["kept"]}
         for cause in CAUSES:
-            row[f"removed_{cause}"] = removed_counts.get((name, cause), 0)
+            row[f"removed_{cause}"] = removed_counts.get[f"{name}/{cause}"]
         row["conserved"] = row["documents_in"] == row["kept"] + row["removed_exact"] + row["removed_fuzzy"]
         per_dataset[name] = row
 
-    empty = sigs.filter(F.col("n_features") == 0).count()
     histogram = {str(r["size"]): r["count"] for r in clusters.groupBy("size").count().orderBy("size").collect()}
     pairs = scored.agg(
         F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= options.threshold, 1)).alias("verified")
@@ -477,7 +409,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         "clusters": sum(histogram.values()),
         "candidate_pairs": pairs["candidates"],
         "verified_pairs": pairs["verified"],
-        "empty_documents": empty,  # no words: kept as they are, never a fuzzy match
+        "empty_documents": sum(r["empty"] for r in inputs.values()),  # no words: kept as they are, never fuzzy
         "conserved": all(r["conserved"] for r in per_dataset.values()),
         "datasets": per_dataset,
         "priority": priority,
@@ -487,7 +419,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     report = {**summary, "cluster_size_histogram": histogram, "example_pairs": examples}
     write_json(spark, f"{output}/summary.json", summary)
     write_json(spark, f"{output}/report.json", report)
-    for frame in (sigs, keys, clusters, removed, *datasets.values()):
+    for frame in (sigs, marked, scored, clusters, removed, *datasets.values()):
         frame.unpersist()
     return summary
 
@@ -568,7 +500,7 @@ class DedupJob(SparkJob):
 
     def validate(self, args):
         for name, spec in args.datasets.items():
-            if "://" not in spec.path and not os.path.exists(spec.path):
+            if not is_uri(spec.path) and not os.path.exists(spec.path):
                 raise ConfigError(f"dataset {name}: no such file or directory: {spec.path}")
             check_input(spec)
 
@@ -586,6 +518,47 @@ class DedupJob(SparkJob):
             print("dedup: error: documents in != kept + removed", file=sys.stderr)
             return 1
         return 0
+
+
+class DedupStage(Stage):
+    """The crawl the classifier kept and every reference corpus in; per dataset, what survives out."""
+
+    name = "dedup"
+    job = DedupJob()
+    upstream = ("classify",)
+    set_by_pipeline = ("dataset", "output")
+    funnel_label = "kept"
+
+    def wire(self, run, output):
+        references = (f"--dataset={spec}" for spec in run.reference.values())
+        return [f"--dataset=crawl={run.crawl(self.name)}", *references, "--output", output]
+
+    def input_files(self, args, run):
+        return run.reference_files()
+
+    def counts(self, summary):
+        return {
+            name: Counts(
+                row["documents_in"],
+                row["kept"],
+                {"removed_exact": row["removed_exact"], "removed_fuzzy": row["removed_fuzzy"]},
+                row.get("chars"),
+            )
+            for name, row in summary["datasets"].items()
+        }
+
+    def reads(self, run, counts):  # the reference corpora as the classifier read them
+        crawl = Handoff(run.crawl_stage(self.name), "crawl", "out", "crawl")
+        return [crawl, *(Handoff("classifier", name, "in", name) for name in counts if name != "crawl")]
+
+    def kept(self, dataset):
+        return (dataset,)
+
+    def written(self, spark, directory, counts):
+        written = super().written(spark, directory, counts)
+        removals = spark.read.parquet(os.path.join(directory, "removals")).groupBy("dataset").count().collect()
+        removed = {row["dataset"]: row["count"] for row in removals}
+        return {name: found | {"rejected": removed.get(name, 0)} for name, found in written.items()}
 
 
 def format_summary(summary: dict, output: str) -> str:

@@ -8,17 +8,13 @@ next gzip member (or WARC header) and goes on.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import hashlib
 import re
-import signal
 import sys
-import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -28,8 +24,19 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeadersParserException
 
 from curation.errors import EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_OK, ConfigError
+from curation.html_text import (
+    DEFAULT_EXTRACTOR,
+    EXTRACTORS,
+    ExtractTimeout,
+    UndecodableError,
+    decode_html,
+    parse_html,
+    time_limit,
+    too_deep,
+)
 from curation.job import SparkJob, hadoop_fs, published_path, write_json
 from curation.sources import check_remote_support, expand_inputs, open_input
+from curation.stage import Counts, Stage
 
 # Every record ends in exactly one of these; the ledger counts them per input file.
 RECORD_OUTCOMES = (
@@ -59,129 +66,15 @@ HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = re.compile(rb"(?:^|\n)(WARC/[01]\.\d+\r?\n|filedesc://)")
 ARCHIVE_START = re.compile(rb"\s*(WARC/\d|filedesc://|\S+ \S+ \d{14} )")  # a WARC record, an ARC file or record
-META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.+-]+)""", re.I)
 STREAM_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, zlib.error, EOFError, ValueError, OSError)
 
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    extractor: str = "trafilatura"
+    extractor: str = DEFAULT_EXTRACTOR
     max_html_bytes: int = 5_000_000
     max_html_depth: int = 512
     time_limit_s: float = 10.0
-
-
-class ExtractTimeout(Exception):
-    """The extractor ran past the per-document time limit."""
-
-
-class UndecodableError(Exception):
-    """No candidate charset decodes the payload."""
-
-
-# --- extractors -------------------------------------------------------------------------
-
-
-def extract_resiliparse(parsed: ParsedHTML) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
-
-    return extract_plain_text(parsed.tree, main_content=True)
-
-
-def extract_trafilatura(parsed: ParsedHTML) -> str:
-    import trafilatura
-
-    return trafilatura.extract(parsed.html_str, deduplicate=False) or ""
-
-
-EXTRACTORS: dict[str, Callable] = {"resiliparse": extract_resiliparse, "trafilatura": extract_trafilatura}
-
-
-@dataclass
-class ParsedHTML:
-    """The decoded page and its resiliparse tree (parsed once, used for the depth check and extraction)."""
-
-    html_str: str
-    tree: object = field(repr=False)
-
-
-def parse_html(html: str) -> ParsedHTML:
-    from resiliparse.parse.html import HTMLTree
-
-    return ParsedHTML(html, HTMLTree.parse(html))
-
-
-def too_deep(parsed: ParsedHTML, max_depth: int) -> bool:
-    """True when some element has `max_depth` ancestors: main-content extraction is quadratic in depth."""
-    return parsed.tree.document.query_selector(" > ".join(["*"] * max_depth)) is not None
-
-
-def extract_text(html: str, extractor: str = ExtractOptions.extractor) -> str:
-    """Main text of one HTML page (no limits; for evaluation and tests)."""
-    return EXTRACTORS[extractor](parse_html(html))
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise ExtractTimeout after `seconds` (main thread only; elsewhere no limit is applied).
-
-    Python-level extractors (trafilatura) are interrupted; C-level work is bounded by the
-    size and depth caps instead.
-    """
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise ExtractTimeout()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-# --- decoding -----------------------------------------------------------------------------
-
-
-def _codec(label: str | None) -> str | None:
-    if not label:
-        return None
-    from resiliparse.parse.encoding import map_encoding_to_html5
-
-    label = label.strip().strip("\"'").lower()
-    mapped = map_encoding_to_html5(label) or label
-    try:
-        return codecs.lookup(mapped).name
-    except LookupError:
-        return None
-
-
-def decode_html(payload: bytes, http_charset: str | None = None) -> tuple[str, str]:
-    """(text, charset): the HTTP charset, then a <meta> charset, then UTF-8, then detection.
-
-    A candidate that decodes strictly wins; otherwise the first one whose lenient decoding
-    replaces under 1% of characters. Raises UndecodableError when none does.
-    """
-    from resiliparse.parse.encoding import detect_encoding
-
-    meta = META_CHARSET.search(payload[:4096])
-    candidates = [_codec(http_charset), _codec(meta.group(1).decode("ascii", "ignore") if meta else None)]
-    candidates += ["utf-8", _codec(detect_encoding(payload[:65536]))]
-    candidates = list(dict.fromkeys(c for c in candidates if c))
-    for charset in candidates:
-        try:
-            return payload.decode(charset), charset
-        except UnicodeDecodeError:
-            continue
-    for charset in candidates:
-        text = payload.decode(charset, errors="replace")
-        if text.count("\ufffd") <= 0.01 * max(1, len(text)):
-            return text, charset
-    raise UndecodableError(f"no charset decodes the payload (tried {', '.join(candidates)})")
 
 
 # --- records ------------------------------------------------------------------------------
@@ -577,6 +470,32 @@ class ExtractJob(SparkJob):
         if args.max_bad_files is not None and bad > args.max_bad_files:
             return EXIT_BAD_INPUT
         return 0
+
+
+class ExtractStage(Stage):
+    """The pipeline's first stage: the crawl files the config names in, the extracted documents out."""
+
+    name = "extract"
+    job = ExtractJob()
+    resumable = True  # a rerun keeps the files its ledger committed
+    required = ("input",)
+    set_by_pipeline = ("output", "resume")
+    funnel_label = "documents"
+    funnel_input_label = "records"
+
+    def wire(self, run, output):
+        return ["--output", output, "--resume"]
+
+    def input_files(self, args, run):
+        return list(args.paths)  # expanded by check_options: every file exists, remote ones can be read
+
+    def counts(self, summary):
+        outcomes = summary["outcomes"]
+        dropped = {outcome: n for outcome, n in outcomes.items() if outcome != "extracted"}
+        return {"crawl": Counts(summary["records"], outcomes.get("extracted", 0), dropped, summary.get("chars"))}
+
+    def kept(self, dataset):
+        return ("documents",) if dataset == "crawl" else None
 
 
 def file_tasks(spark, paths: list[str], files_per_task: int = 1):

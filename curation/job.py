@@ -8,9 +8,10 @@ The pipeline runs `check_options` of every stage before the first stage starts, 
 each stage when its inputs are there. Concrete jobs override `add_arguments`, `check_options`,
 `validate` and `run`.
 
-A job with a local `--output DIR` writes into the hidden sibling `.DIR.partial` and renames it
-to DIR only when it succeeds: DIR is either the previous complete output or the new one, never
-half-written. What a job prints names DIR (`published_path`), where its files are once it succeeds.
+A job with an `--output DIR` (a local path or a Hadoop filesystem URI: curation.storage) writes into
+the hidden sibling `.DIR.partial` and renames it to DIR only when it succeeds: DIR is either the
+previous complete output or the new one, never half-written. What a job prints names DIR
+(`published_path`), where its files are once it succeeds.
 
 Ctrl-C ends a job with one line (where it stopped, and how to go on), not py4j's tracebacks.
 """
@@ -22,7 +23,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import sys
 import tempfile
@@ -35,7 +35,9 @@ from py4j.protocol import Py4JError
 
 from curation.corpora import CorpusSpec, corpus_files
 from curation.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from curation.package import check_executors
 from curation.spark import get_spark
+from curation.storage import exists, hadoop_fs, is_uri, remove_tree, rename, split
 
 
 class SparkJob:
@@ -85,12 +87,13 @@ class SparkJob:
                     output = getattr(args, "output", None)
                     check_output(output, args.overwrite)
                     spark = get_spark(f"curation-{self.name}")  # checks Java first
+                    check_executors(spark, type(self).__module__)  # on a cluster: was the environment shipped?
                 except ConfigError as err:
                     print(f"{self.name}: error: {err}", file=sys.stderr)
                     return EXIT_CONFIG
                 interrupts.install(spark)
                 started = time.perf_counter()
-                staged = partial_path(output) if output and "://" not in output else None
+                staged = partial_path(output) if output else None
                 if staged:
                     if not getattr(args, "resume", False):  # a resumable job continues what an interrupted run left
                         remove_tree(staged)
@@ -101,7 +104,7 @@ class SparkJob:
                 return EXIT_INTERRUPTED
         if staged and status in self.published_statuses:
             publish(staged, output)
-        elif staged and os.path.exists(staged):
+        elif staged and exists(staged):
             print(f"{self.name}: unfinished output left in {staged}", file=sys.stderr)
         if status != EXIT_INTERRUPTED:  # a job that stopped on Ctrl-C printed its one line
             print(f"{self.name}: finished in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -110,7 +113,7 @@ class SparkJob:
 
 def interrupted_line(name: str, staged: str | None, args: argparse.Namespace) -> str:
     """The one line a job interrupted by Ctrl-C prints: how to go on."""
-    if staged and os.path.exists(staged) and hasattr(args, "resume"):  # a resumable job keeps what it committed
+    if staged and exists(staged) and hasattr(args, "resume"):  # a resumable job keeps what it committed
         again = "run the same command again" if args.resume else "run the same command with --resume"
         return f"{name}: interrupted; {again} to continue from {staged}"
     return f"{name}: interrupted; run the same command again"
@@ -161,8 +164,9 @@ class QuietInterrupts:
 
 
 def check_output(output: str | None, overwrite: bool) -> None:
-    """A local output directory that already holds files needs --overwrite, and must be writable."""
-    if not output or "://" in output:
+    """A local output directory that already holds files needs --overwrite, and must be writable (a URI
+    is opened once Spark runs: a job replaces it)."""
+    if not output or is_uri(output):
         return
     if os.path.isdir(output) and os.listdir(output) and not overwrite:
         raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
@@ -190,7 +194,7 @@ def check_input(spec: CorpusSpec) -> None:
     """ConfigError unless corpus `spec` exists and, when it is Parquet, has the text column (and the id
     column it names): read from one file's footer with pyarrow, so that the mistake is one line before
     Spark starts, not a traceback once it has (or a run that rejects every document for its empty text)."""
-    if "://" in spec.path:
+    if is_uri(spec.path):
         return
     fmt, files = corpus_files(spec.path, spec.fmt)
     if fmt != "parquet":
@@ -209,7 +213,7 @@ def check_input(spec: CorpusSpec) -> None:
 def partial_path(output: str) -> str:
     """Where an output is written until it is complete: the hidden sibling `.NAME.partial`
     (hidden, so that readers of the parent directory never see it)."""
-    parent, name = os.path.split(os.path.normpath(output))
+    parent, name = split(output)
     return os.path.join(parent, f".{name}.partial")
 
 
@@ -222,29 +226,15 @@ def published_path(path: str) -> str:
     return os.sep.join(PARTIAL_NAME.sub(r"\1", part) for part in path.split(os.sep))
 
 
-def remove_tree(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
 def publish(staged: str, output: str) -> None:
-    """Replace `output` with the complete `staged` directory. Each step is one rename, so `output`
-    is at every moment the old complete output, absent, or the new complete output."""
+    """Replace `output` (a local path or a URI) with the complete `staged` directory. Each step is one
+    rename, so `output` is at every moment the old complete output, absent, or the new complete output."""
     old = f"{partial_path(output)}.old"
     remove_tree(old)
-    if os.path.lexists(output):
-        os.replace(output, old)
-    os.replace(staged, output)
+    if exists(output):
+        rename(output, old)
+    rename(staged, output)
     remove_tree(old)
-
-
-def hadoop_fs(spark, path: str):
-    """(FileSystem, Path) of `path` on any Hadoop-supported filesystem (local, HDFS, s3a, ...)."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
 
 
 def write_text(spark, path: str, text: str) -> None:

@@ -16,37 +16,34 @@ is 0.44 epochs of it, Wikipedia 3% is 3.4 epochs. This stage states that mixture
                                 `parse_error` (unreadable input record); characters tokenized
 
 Shards are written by Spark tasks straight to OUTPUT, which must therefore be a local or shared
-filesystem (the trainer memory-maps the files anyway). A document goes to shard
-pmod(xxhash64(doc_id), n) and documents are sorted by doc_id within a shard, so the same input
-gives the same shards, byte for byte, however it is partitioned; each file is named by the
-sha256 of its tokens, and is never rewritten. `load_manifest` checks every checksum and hands
-out memory-mapped arrays.
+filesystem (the trainer memory-maps the files anyway). The text is read and tokenized once, with no
+shuffle and no global sort: each input task writes a run of tokens, and each shard is merged from
+the runs by a hash of (seed, dataset, doc_id) (curation.token_shards says how), so the same input
+gives the same shards, byte for byte, however it is partitioned and on however many executors;
+each file is named by the sha256 of its tokens, and is never rewritten. `load_manifest` checks
+every checksum and hands out memory-mapped arrays.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
-import uuid
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 import curation
-from curation.corpora import CorpusSpec, parse_corpus_spec, read_spec
+from curation.corpora import CorpusSpec, read_spec
 from curation.errors import EXIT_BAD_INPUT, EXIT_CONFIG, ConfigError
 from curation.job import SparkJob, check_input, published_path, write_json
 from curation.manifest import (
-    DATASET_NAME,
     DROP_REASONS,
     MANIFEST_SCHEMA,
     MANIFEST_SCHEMA_NAME,
@@ -55,13 +52,22 @@ from curation.manifest import (
     file_sha256,
     validate_manifest,
 )
+from curation.mixture_weights import DatasetSpec, read_weights_file, resolve_mixture
 from curation.settings import PROJECT_ROOT
+from curation.stage import Counts, Handoff, Stage
+from curation.storage import local_path
+from curation.token_shards import (
+    OUTCOMES,
+    RUN_META_SCHEMA,
+    SHARD_META_SCHEMA,
+    merge_runs,
+    shard_count,
+    tokenize_to_runs,
+)
 from curation.tokenizer import (
     EOT,
     GPT2_VOCAB_SIZE,
     MIN_VOCAB_SIZE,
-    document_encoder,
-    encode_documents,
     eot_id,
     load_gpt2,
     token_dtype,
@@ -70,131 +76,6 @@ from curation.tokenizer import (
 )
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "curation" / "weights" / "gpt3.json"
-HASH_NAME_CHARS = 20  # hex digits of the sha256 in a shard's file name
-
-# --- weights --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    corpus: CorpusSpec  # where and how to read it (Parquet, JSONL, text; Gutenberg stripping, ...)
-    weight: float  # renormalized: the weights of a mixture sum to 1
-    weight_given: float  # as written in the weights file or on the command line
-
-    @property
-    def path(self) -> str:
-        return self.corpus.path
-
-
-@dataclass(frozen=True)
-class WeightsFile:
-    path: str
-    weights: dict[str, float]
-    token_budget: int | None = None
-    n_ctx: int | None = None
-    max_epochs: float | None = None
-
-
-def parse_dataset_arg(spec: str) -> tuple[str, str, float | None]:
-    """`NAME=PATH[,key=value...][:WEIGHT]` -> (name, path with its reader options, weight or None).
-
-    PATH may itself hold colons (s3a://...); the reader options are curation.corpora's."""
-    name, sep, rest = spec.partition("=")
-    if not sep or not name or not rest:
-        raise ConfigError(f"--dataset must look like NAME=PATH:WEIGHT, got {spec!r}")
-    path, weight = rest, None
-    head, colon, tail = rest.rpartition(":")
-    if colon and head and not tail.startswith("//"):
-        try:
-            weight = float(tail)
-        except ValueError:
-            pass
-        else:
-            path = head
-    return name, path, weight
-
-
-def read_weights_file(path: str) -> WeightsFile:
-    """A JSON weights file: {"datasets": {NAME: WEIGHT or {"weight": W, ...}}, "token_budget": ...}."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"weights file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"weights file {path} is not readable JSON: {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict) or not data["datasets"]:
-        raise ConfigError(f'weights file {path} needs a non-empty "datasets" object of NAME: WEIGHT')
-    weights = {}
-    for name, entry in data["datasets"].items():
-        weight = entry.get("weight") if isinstance(entry, dict) else entry
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise ConfigError(f"weights file {path}: dataset {name!r} has no numeric weight")
-        weights[name] = float(weight)
-    budget = data.get("token_budget")
-    return WeightsFile(
-        path, weights, int(budget) if budget is not None else None, data.get("n_ctx"), data.get("max_epochs")
-    )
-
-
-def resolve_mixture(
-    dataset_args: list[str], weights_file: WeightsFile | None, check_paths: bool = True
-) -> tuple[list[DatasetSpec], list[str]]:
-    """The datasets to tokenize, with renormalized weights, and the names left out for weight 0.
-
-    Without a weights file every --dataset carries its weight; with one, --dataset supplies the
-    paths (and may override a weight), and every dataset the file weights above 0 needs a path.
-    `check_paths=False` leaves out checking that the paths exist: another stage may not have written them yet.
-    """
-    given: dict[str, tuple[str, float | None]] = {}
-    for spec in dataset_args:
-        name, path, weight = parse_dataset_arg(spec)
-        if not DATASET_NAME.match(name):
-            raise ConfigError(f"dataset name {name!r} must be letters, digits, '_', '.' or '-'")
-        if name in given:
-            raise ConfigError(f"dataset {name!r} is given twice")
-        given[name] = (path, weight)
-    if weights_file is None:
-        if not given:
-            raise ConfigError("no datasets: give --dataset NAME=PATH:WEIGHT (one or more) or --weights FILE")
-        for name, (_, weight) in given.items():
-            if weight is None:
-                raise ConfigError(
-                    f"dataset {name!r} has no weight: write --dataset {name}=PATH:WEIGHT or give --weights FILE"
-                )
-        weights = {name: weight for name, (_, weight) in given.items()}
-    else:
-        unknown = sorted(set(given) - set(weights_file.weights))
-        if unknown:
-            raise ConfigError(
-                f"unknown dataset {unknown[0]!r}: not in weights file {weights_file.path} "
-                f"(it has {', '.join(weights_file.weights)})"
-            )
-        weights = {
-            name: given[name][1] if name in given and given[name][1] is not None else weight
-            for name, weight in weights_file.weights.items()
-        }
-    for name, weight in weights.items():
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"dataset {name!r} has weight {weight}: weights must be finite and not negative")
-    total = sum(weights.values())
-    if total <= 0:
-        raise ConfigError("all dataset weights are zero: at least one must be positive")
-    specs, zero_weight = [], []
-    for name, weight in weights.items():
-        if weight == 0:
-            zero_weight.append(name)
-            continue
-        if name not in given:
-            raise ConfigError(
-                f"dataset {name!r} has weight {weight} in {weights_file.path} but no path: "
-                f"give --dataset {name}=PATH (or {name}=PATH:0 to leave it out)"
-            )
-        corpus = parse_corpus_spec(f"{name}={given[name][0]}")
-        if check_paths and "://" not in corpus.path and not os.path.exists(corpus.path):
-            raise ConfigError(f"dataset {name!r}: input path does not exist: {corpus.path}")
-        specs.append(DatasetSpec(name, corpus, weight / total, weight))
-    return specs, zero_weight
 
 
 def reader_options(corpus: CorpusSpec) -> dict:
@@ -215,96 +96,6 @@ def epoch_warnings(datasets: list[dict], token_budget: int, max_epochs: float) -
     ]
 
 
-# --- shards ---------------------------------------------------------------------------------
-
-SHARD_META_SCHEMA = pa.schema(
-    [
-        ("shard", pa.int64()),
-        ("tokens_file", pa.string()),
-        ("index_file", pa.string()),
-        ("documents", pa.int64()),
-        ("tokens", pa.int64()),
-        ("bytes", pa.int64()),
-        ("sha256", pa.string()),
-        ("index_bytes", pa.int64()),
-        ("index_sha256", pa.string()),
-    ]
-)
-
-
-class ShardWriter:
-    """One shard: tokens stream to a temporary file while hashed, then both files take the hash's name."""
-
-    def __init__(self, shard_dir: str, shard: int, dtype: np.dtype):
-        self.shard_dir, self.shard, self.dtype = shard_dir, shard, dtype
-        self.temp = os.path.join(shard_dir, f".tmp-{shard:05d}-{uuid.uuid4().hex}.bin")
-        self.stream = open(self.temp, "wb")
-        self.digest = hashlib.sha256()
-        self.lengths: list[np.ndarray] = []
-
-    def add(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        data = tokens.astype(self.dtype, copy=False).tobytes()
-        self.stream.write(data)
-        self.digest.update(data)
-        self.lengths.append(lengths)
-
-    def finish(self) -> dict:
-        self.stream.close()
-        lengths = np.concatenate(self.lengths)
-        offsets = np.zeros(len(lengths) + 1, dtype="<u8")
-        np.cumsum(lengths, out=offsets[1:])
-        sha = self.digest.hexdigest()
-        stem = os.path.join(self.shard_dir, sha[:HASH_NAME_CHARS])
-        os.replace(self.temp, stem + ".bin")  # same content, same name: a retried task is harmless
-        buffer = io.BytesIO()
-        np.save(buffer, offsets, allow_pickle=False)
-        index = buffer.getvalue()
-        with open(stem + ".idx.tmp-" + uuid.uuid4().hex, "wb") as out:
-            out.write(index)
-        os.replace(out.name, stem + ".idx")
-        return {
-            "shard": self.shard,
-            "tokens_file": os.path.basename(stem) + ".bin",
-            "index_file": os.path.basename(stem) + ".idx",
-            "documents": len(lengths),
-            "tokens": int(offsets[-1]),
-            "bytes": int(offsets[-1]) * self.dtype.itemsize,
-            "sha256": sha,
-            "index_bytes": len(index),
-            "index_sha256": hashlib.sha256(index).hexdigest(),
-        }
-
-
-def write_shard_batches(batches, *, shard_dir: str, tokenizer_json: str, dtype: str):
-    """mapInArrow body: (shard, doc_id, text) sorted by shard then doc_id -> one metadata row per shard."""
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per Spark task
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_str(tokenizer_json)
-    encoder, eot, token_type = document_encoder(tokenizer), eot_id(tokenizer), np.dtype(dtype)
-    writer = None
-    for batch in batches:
-        shards = batch.column("shard").to_numpy()
-        texts = batch.column("text").to_pylist()
-        cuts = [0, *(np.flatnonzero(np.diff(shards)) + 1).tolist(), len(shards)]
-        for start, end in zip(cuts, cuts[1:]):
-            if start == end:
-                continue
-            shard = int(shards[start])
-            if writer is not None and writer.shard != shard:
-                yield pa.RecordBatch.from_pylist([writer.finish()], schema=SHARD_META_SCHEMA)
-                writer = None
-            if writer is None:
-                writer = ShardWriter(shard_dir, shard, token_type)
-            writer.add(*encode_documents(encoder, texts[start:end], eot, token_type))
-    if writer is not None:
-        yield pa.RecordBatch.from_pylist([writer.finish()], schema=SHARD_META_SCHEMA)
-
-
-def shard_count(text_bytes: int, shard_text_bytes: int) -> int:
-    return max(1, math.ceil(text_bytes / shard_text_bytes))
-
-
 # --- the Spark side -------------------------------------------------------------------------
 
 
@@ -316,7 +107,7 @@ class MixtureOptions:
     vocab_size: int = GPT2_VOCAB_SIZE
     tokenizer_sample_docs: int = 20_000
     tokenizer_sample_chars: int = 4_000
-    seed: int = 0
+    seed: int = 0  # of the tokenizer sample and of the documents' order in the shards
     shard_text_bytes: int = 512 << 20
     gpt2_files: tuple[str, str] | None = None  # (vocab.json, merges.txt)
     weights_file: str | None = None
@@ -327,21 +118,6 @@ class MixtureOptions:
 def read_documents(spark, corpus: CorpusSpec):
     """(doc_id, text, parse_error) of a dataset: Parquet, JSONL(.gz), text files, via curation.corpora."""
     return read_spec(spark, corpus).select("doc_id", "text", "parse_error")
-
-
-def shard_routes(spark, shards: int) -> list[int]:
-    """For each shard k, a key that Spark's hash partitioning sends to partition k, so that every
-    shard gets a task of its own (hashing the shard numbers themselves would pile some together)."""
-    from pyspark.sql import functions as F
-
-    routes: dict[int, int] = {}
-    start = 0
-    while len(routes) < shards:  # 64 candidates a shard leave one unrouted with odds ~ shards * e^-64
-        candidates = spark.range(start, start + 64 * shards, numPartitions=1)
-        for row in candidates.select("id", F.pmod(F.hash("id"), F.lit(shards)).alias("partition")).collect():
-            routes.setdefault(row.partition, row.id)
-        start += 64 * shards
-    return [routes[k] for k in range(shards)]
 
 
 def tokenizer_sample(frames: dict, specs: list[DatasetSpec], options: MixtureOptions) -> list[str]:
@@ -386,51 +162,59 @@ def make_tokenizer(frames: dict, specs: list[DatasetSpec], options: MixtureOptio
 
 
 def tokenize_dataset(
-    spark, frame, spec: DatasetSpec, output: str, tokenizer_json: str, dtype: np.dtype, shard_text_bytes: int
+    spark, frame, spec: DatasetSpec, output: str, tokenizer_json: str, dtype: np.dtype, options: MixtureOptions
 ) -> dict:
-    """Write one dataset's shards; its counts and shard list (sorted by shard number)."""
+    """Write one dataset's shards in two Spark jobs, one reading the text (tokenize into runs) and one
+    reading the runs (merge into shards); its counts, shard list (by shard number) and seconds per job."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     empty = F.col("text").isNull() | (F.length("text") == 0)
     unreadable = empty & F.col("parse_error").isNotNull() & (F.col("parse_error") != "null_text")
     null_text = F.col("text").isNull() & ~unreadable
-    counts = frame.agg(
-        F.count(F.lit(1)).alias("documents"),
-        F.count(F.when(unreadable, 1)).alias("parse_error"),
-        F.count(F.when(null_text, 1)).alias("null_text"),
-        F.count(F.when(empty & ~unreadable & ~null_text, 1)).alias("empty"),
-        F.sum(F.octet_length("text")).alias("text_bytes"),
-        F.sum(F.length("text")).alias("chars"),
-    ).first()
-    shards = shard_count(counts.text_bytes or 0, shard_text_bytes)
-    shard_dir = os.path.join(output, "shards", spec.name)
-    os.makedirs(shard_dir, exist_ok=True)
-    body = partial(write_shard_batches, shard_dir=shard_dir, tokenizer_json=tokenizer_json, dtype=dtype.str)
-    routes = F.array(*[F.lit(route).cast("bigint") for route in shard_routes(spark, shards)])
-    keyed = (
-        frame.where(~empty)
-        .withColumn("shard", F.pmod(F.xxhash64("doc_id"), F.lit(shards)))
-        .withColumn("route", F.element_at(routes, (F.col("shard") + 1).cast("int")))
-        .repartition(shards, "route")
-        .sortWithinPartitions("shard", "doc_id", "text")
-        .select("shard", "doc_id", "text")
+    outcome = (
+        F.when(unreadable, OUTCOMES.index("parse_error"))
+        .when(null_text, OUTCOMES.index("null_text"))
+        .when(empty, OUTCOMES.index("empty_text"))
+        .otherwise(OUTCOMES.index("tokenized"))
     )
-    rows = keyed.mapInArrow(body, from_arrow_schema(SHARD_META_SCHEMA)).collect()
-    for name in os.listdir(shard_dir):  # left by failed task attempts
+    keyed = frame.select(
+        F.xxhash64(F.lit(options.seed), F.lit(spec.name), "doc_id").alias("key"),
+        F.xxhash64("text").alias("text_key"),
+        outcome.cast("tinyint").alias("outcome"),
+        F.when(~empty, F.col("text")).alias("text"),
+    )
+    shard_dir = os.path.join(output, "shards", spec.name)
+    run_dir = os.path.join(shard_dir, f".tmp-runs-{os.getpid()}-{time.time_ns()}")
+    os.makedirs(run_dir)
+    started = time.perf_counter()
+    tokenize = partial(tokenize_to_runs, run_dir=run_dir, tokenizer_json=tokenizer_json, dtype=dtype.str)
+    runs = [row.asDict() for row in keyed.mapInArrow(tokenize, from_arrow_schema(RUN_META_SCHEMA)).collect()]
+    tokenized = time.perf_counter()
+    shards = shard_count(sum(r["text_bytes"] for r in runs), options.shard_text_bytes)
+    merge = partial(
+        merge_runs, runs=sorted(r["run"] for r in runs if r["run"]), shards=shards, shard_dir=shard_dir, dtype=dtype.str
+    )
+    numbers = spark.range(0, shards, numPartitions=shards)
+    rows = numbers.mapInArrow(merge, from_arrow_schema(SHARD_META_SCHEMA)).collect()
+    for name in os.listdir(shard_dir):  # the runs, and what failed task attempts left
         if ".tmp-" in name:
-            os.remove(os.path.join(shard_dir, name))
+            path = os.path.join(shard_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     shard_rows = sorted((row.asDict() for row in rows), key=lambda r: r["shard"])
     for row in shard_rows:
         row["tokens_file"] = f"shards/{spec.name}/{row['tokens_file']}"
         row["index_file"] = f"shards/{spec.name}/{row['index_file']}"
     return {
-        "documents_in": counts.documents,
-        "empty_text": counts.empty,
-        "null_text": counts.null_text,
-        "parse_error": counts.parse_error,
-        "chars": counts.chars or 0,
+        "documents_in": sum(r[outcome] for r in runs for outcome in OUTCOMES),
+        **{reason: sum(r[reason] for r in runs) for reason in DROP_REASONS},
+        "chars": sum(r["chars"] for r in runs),
         "shard_rows": shard_rows,
+        "seconds": {
+            "tokenize": tokenized - started,
+            "tokenize_in_tasks": sum(r["tokenize_seconds"] for r in runs),
+            "merge": time.perf_counter() - tokenized,
+        },
     }
 
 
@@ -438,17 +222,20 @@ def upstream_summaries(path: str) -> dict:
     """summary.json of every earlier stage of the pipeline run that produced `path`, found by
     walking up from it to a stage directory (RUN/STAGE/[NAME/]documents): classifier, dedup and
     decontamination settings and reports travel into the manifest."""
-    from curation.report import STAGES
+    from curation.stages import STAGE_NAMES
 
-    if "://" in path.removeprefix("file://"):
+    local = local_path(path)
+    if local is None:
         return {}
-    here = Path(path.removeprefix("file://")).resolve()
-    stage_dir = next((d for d in [here, *here.parents][:4] if d.name in STAGES and (d / "summary.json").exists()), None)
+    here = Path(local).resolve()
+    stage_dir = next(
+        (d for d in [here, *here.parents][:4] if d.name in STAGE_NAMES and (d / "summary.json").exists()), None
+    )
     if stage_dir is None:
         return {}
     return {
         stage: json.loads((stage_dir.parent / stage / "summary.json").read_text())
-        for stage in STAGES
+        for stage in STAGE_NAMES
         if stage != "mixture" and (stage_dir.parent / stage / "summary.json").exists()
     }
 
@@ -474,10 +261,12 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
 
     Returns the summary; raises ValueError when a dataset has no tokens or the counts do not add up.
     """
+    started = time.perf_counter()
     output = os.path.abspath(output)
     os.makedirs(output, exist_ok=True)
     frames = {spec.name: read_documents(spark, spec.corpus) for spec in specs}
     tokenizer, tokenizer_info = make_tokenizer(frames, specs, options)
+    seconds = {"tokenizer": time.perf_counter() - started, "tokenize": 0.0, "tokenize_in_tasks": 0.0, "merge": 0.0}
     size, eot = vocab_size(tokenizer), eot_id(tokenizer)
     dtype = token_dtype(size)
     tokenizer.save(os.path.join(output, "tokenizer.json"))
@@ -486,9 +275,8 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
 
     datasets, outcomes = [], {}
     for spec in specs:
-        result = tokenize_dataset(
-            spark, frames[spec.name], spec, output, tokenizer_json, dtype, options.shard_text_bytes
-        )
+        result = tokenize_dataset(spark, frames[spec.name], spec, output, tokenizer_json, dtype, options)
+        seconds |= {phase: seconds[phase] + spent for phase, spent in result["seconds"].items()}
         shards = result["shard_rows"]
         documents, tokens = sum(s["documents"] for s in shards), sum(s["tokens"] for s in shards)
         dropped = {reason: result[reason] for reason in DROP_REASONS}
@@ -580,6 +368,8 @@ def build_mixture(spark, specs: list[DatasetSpec], output: str, options: Mixture
         "epochs": {d["name"]: round(d["epochs"], 4) for d in datasets},
         "warning_messages": warnings,
     }
+    seconds["total"] = time.perf_counter() - started
+    summary["seconds"] = {phase: round(spent, 3) for phase, spent in seconds.items()}  # wall, but tokenize_in_tasks
     write_json(spark, f"file://{output}/summary.json", summary)
     return summary
 
@@ -646,9 +436,9 @@ class MixtureJob(SparkJob):
         )
 
     def check_options(self, args):
-        if "://" in args.output and not args.output.startswith("file://"):
+        if local_path(args.output) is None:
             raise ConfigError("--output must be a local or shared filesystem path: the trainer memory-maps the shards")
-        args.output = os.path.abspath(args.output.removeprefix("file://"))
+        args.output = os.path.abspath(local_path(args.output))
         weights = read_weights_file(args.weights) if args.weights else None
         args.specs, args.zero_weight = resolve_mixture(args.dataset, weights, check_paths=False)
         budget = args.token_budget if args.token_budget is not None else (weights and weights.token_budget)
@@ -712,3 +502,59 @@ class MixtureJob(SparkJob):
         for warning in summary["warning_messages"]:
             print(f"mixture: warning: {warning}", file=sys.stderr)
         return 0
+
+
+class MixtureStage(Stage):
+    """The last stage: the decontaminated datasets the config's [mixture.datasets] name in, tokenized shards and
+    their manifest out. Its funnel rows and written counts come from the manifest, in the mixture's order."""
+
+    name = "mixture"
+    job = MixtureJob()
+    upstream = ("decontaminate",)
+    seeded = True
+    required = ("datasets",)
+    set_by_pipeline = ("dataset", "output")
+    input_options = ("weights", "gpt2_vocab", "gpt2_merges")
+    funnel_label = "tokenized"
+
+    def wire(self, run, output):
+        datasets = [
+            f"--dataset={name}={run.documents('decontaminate', source)}" + ("" if weight is None else f":{weight}")
+            for name, (source, weight) in run.mixture_sources.items()
+        ]
+        return [*datasets, "--output", output]
+
+    def counts(self, summary):
+        return {
+            name: Counts(
+                row["documents_in"], row["tokenized"], {k: row.get(k, 0) for k in DROP_REASONS}, row.get("chars")
+            )
+            for name, row in summary["outcomes"].items()
+        }
+
+    def reads(self, run, counts):  # a dataset of weight 0 is not in the mixture
+        return [
+            Handoff("decontaminate", source, "out", name)
+            for name, (source, _) in run.mixture_sources.items()
+            if name in counts
+        ]
+
+    def manifest(self, directory) -> dict:
+        with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as stream:
+            return json.load(stream)
+
+    def written(self, spark, directory, counts):
+        datasets = self.manifest(directory)["datasets"]
+        return {d["name"]: {"out": sum(shard["documents"] for shard in d["shards"])} for d in datasets}
+
+    def funnel_rows(self, directory, counts):
+        return [
+            {
+                "stage": f"{self.name}: {self.funnel_label}",
+                "dataset": row["name"],
+                "documents": row["documents"],
+                "chars": counts[row["name"]].chars_out if row["name"] in counts else None,
+                "tokens": row["tokens"],
+            }
+            for row in self.manifest(directory)["datasets"]
+        ]

@@ -1,15 +1,17 @@
-"""The whole pipeline from one TOML file: extract -> rules -> classifier -> classify -> dedup -> decontaminate ->
-mixture (rules when the config has a [rules] table).
+"""The whole pipeline from one TOML file: the stages of curation.stages, in order (extract -> [rules] ->
+classifier -> classify -> dedup -> decontaminate -> mixture; an optional stage runs when the config has its table).
 
 `spark-submit jobs/pipeline.py --config run.toml` runs each stage's own job (the classes behind
 jobs/*.py) in one SparkSession, with the job's arguments built from the config, so every stage
-option is a config key. A run can be interrupted or crash at any point and be started again:
+option is a config key. Nothing here names a stage: each one declares, beside its job, how it is wired
+to the others and how its counts are read (curation.stage). A run can be interrupted or crash at any
+point and be started again:
 
 - Atomic stages: a stage writes into RUN/.STAGE.partial and is renamed to RUN/STAGE when its job
   succeeds, with a `_SUCCESS` marker holding its parameters, the fingerprints of its inputs and
   the size of every file it wrote.
 - Skip if unchanged: a stage whose marker matches its parameters and inputs, and whose files are
-  all there, is not run again; the rest are. Extraction continues where it stopped (`--resume`).
+  all there, is not run again; the rest are. A resumable stage (extraction) continues where it stopped.
 - Conservation: at the end every stage's documents in = out + each rejection reason, what one
   stage passes on is what the next reads, and the output files hold what the summaries say.
   A violation fails the run.
@@ -27,12 +29,9 @@ import time
 from dataclasses import dataclass, field, replace
 
 import curation
-from curation.classify import FilterJob, TrainClassifierJob
-from curation.corpora import corpus_files, parse_corpus_spec
-from curation.decontaminate import DROP_OUTCOMES, DecontaminateJob
-from curation.dedup import DedupJob
+from curation import storage
+from curation.corpora import parse_corpus_spec
 from curation.errors import ConfigError
-from curation.extract import ExtractJob
 from curation.job import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
@@ -43,51 +42,17 @@ from curation.job import (
     publish,
     remove_tree,
 )
-from curation.manifest import DROP_REASONS, file_sha256
-from curation.mixture import MixtureJob
-from curation.rules.stage import RulesJob
+from curation.manifest import file_sha256
+from curation.stage import Counts, RunLayout, Stage
+from curation.stages import STAGE_NAMES, STAGES
+from curation.storage import local_path
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-STAGES = ("extract", "rules", "classifier", "classify", "dedup", "decontaminate", "mixture")
-OPTIONAL = ("rules",)  # run only when the config has the stage's table; without it the next stage reads extract's
-JOBS: dict[str, SparkJob] = {
-    "extract": ExtractJob(),
-    "rules": RulesJob(),
-    "classifier": TrainClassifierJob(),
-    "classify": FilterJob(),
-    "dedup": DedupJob(),
-    "decontaminate": DecontaminateJob(),
-    "mixture": MixtureJob(),
-}
-# options the pipeline sets itself: where each stage reads and writes
-SET_BY_PIPELINE = {
-    "extract": {"output", "resume"},
-    "rules": {"input", "output"},
-    "classifier": {"positive", "negative", "model"},
-    "classify": {"model", "input", "output"},
-    "dedup": {"dataset", "output"},
-    "decontaminate": {"input", "output"},
-    "mixture": {"dataset", "output"},
-}
-UPSTREAM = {
-    "extract": (),
-    "rules": ("extract",),
-    "classifier": ("extract", "rules"),
-    "classify": ("extract", "rules", "classifier"),
-    "dedup": ("classify",),
-    "decontaminate": ("dedup",),
-    "mixture": ("decontaminate",),
-}
-RESUMABLE = ("extract",)  # continues its .partial directory when the stage's fingerprint is unchanged
-SEEDED = ("classifier", "classify", "mixture")  # the stages that draw samples: the top-level seed is theirs
-REQUIRED = {"extract": ("input",), "decontaminate": ("benchmarks",), "mixture": ("datasets",)}
-INPUT_FILES = {"decontaminate": ("benchmarks",), "mixture": ("weights", "gpt2_vocab", "gpt2_merges")}
 REFERENCE_KEYS = ("path", "format", "text_field", "id_field", "strip_gutenberg")
-SUMMARY_FILE = {"classifier": "metrics.json"}  # the others write summary.json
 SMALL_FILE_BYTES = 64 << 20  # inputs up to this size are fingerprinted by content, larger ones by size and mtime
 SUCCESS, STARTED = "_SUCCESS", "_STARTED"
 
@@ -126,15 +91,15 @@ def load_config(path: str) -> Config:
     """Read and check the config (keys, types, and that every input path exists); no Spark needed."""
     data = read_toml(path)
     where = f"{path}:"
-    unknown = sorted(set(data) - {"output", "seed", "reference", *STAGES})
+    unknown = sorted(set(data) - {"output", "seed", "reference", *STAGE_NAMES})
     if unknown:
         raise ConfigError(
-            f"{where} unknown key or table {unknown[0]!r} (known: output, seed, reference, {', '.join(STAGES)})"
+            f"{where} unknown key or table {unknown[0]!r} (known: output, seed, reference, {', '.join(STAGE_NAMES)})"
         )
     output = data.get("output")
     if not isinstance(output, str) or not output:
         raise ConfigError(f"{where} `output` (the run directory) must be given as a string")
-    if "://" in output.removeprefix("file://"):
+    if local_path(output) is None:
         raise ConfigError(
             f"{where} `output` must be a local or shared filesystem path (the mixture's shards are memory-mapped)"
         )
@@ -143,15 +108,15 @@ def load_config(path: str) -> Config:
         raise ConfigError(f"{where} `seed` must be an integer")
     stages = {}
     for stage in STAGES:
-        if stage in OPTIONAL and stage not in data:
+        if stage.optional and stage.name not in data:
             continue
-        table = data.get(stage, {})
+        table = data.get(stage.name, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{where} `{stage}` must be a table: [{stage}]")
-        missing = [key for key in REQUIRED.get(stage, ()) if key not in table]
+            raise ConfigError(f"{where} `{stage.name}` must be a table: [{stage.name}]")
+        missing = [key for key in stage.required if key not in table]
         if missing:
-            raise ConfigError(f"{where} [{stage}] needs `{missing[0]}`")
-        stages[stage] = dict(table)
+            raise ConfigError(f"{where} [{stage.name}] needs `{missing[0]}`")
+        stages[stage.name] = dict(table)
     reference = reference_specs(data.get("reference"), where)
     sources = mixture_sources(stages["mixture"].pop("datasets"), ["crawl", *reference], where)
     return Config(path, output.removeprefix("file://"), seed, stages, reference, sources)
@@ -204,28 +169,29 @@ def mixture_sources(table, curated: list[str], where: str) -> dict[str, tuple[st
     return sources
 
 
-def option_argv(parser: argparse.ArgumentParser, stage: str, table: dict, where: str) -> list[str]:
+def option_argv(stage: Stage, table: dict, where: str) -> list[str]:
     """A stage's config table as its job's command-line options: `max_html_bytes = 5e6` is
     `--max-html-bytes 5000000`, `true` a flag, a list repeated options (or one, comma-joined), a table on a
     repeatable option one `KEY=VALUE` option per entry (`blocklists = { adult = "p" }` is `--blocklist adult=p`)."""
+    parser = stage.job.parser(RaisingParser)
     actions = {action.dest: action for action in parser._actions if action.option_strings and action.dest != "help"}
-    known = sorted(set(actions) - SET_BY_PIPELINE[stage] - {"overwrite", "verbose"})
+    known = sorted(set(actions) - set(stage.set_by_pipeline) - {"overwrite", "verbose"})
     argv = []
     for key, value in table.items():
-        if key in SET_BY_PIPELINE[stage]:
-            raise ConfigError(f"{where} [{stage}] {key} is set by the pipeline (it wires each stage to the last)")
+        if key in stage.set_by_pipeline:
+            raise ConfigError(f"{where} [{stage.name}] {key} is set by the pipeline (it wires each stage to the last)")
         if key not in known:
-            raise ConfigError(f"{where} [{stage}] unknown key {key!r} (known: {', '.join(known)})")
+            raise ConfigError(f"{where} [{stage.name}] unknown key {key!r} (known: {', '.join(known)})")
         action = actions[key]
         flag = action.option_strings[-1]
         if isinstance(action, argparse._StoreTrueAction):
             if not isinstance(value, bool):
-                raise ConfigError(f"{where} [{stage}] {key} must be true or false")
+                raise ConfigError(f"{where} [{stage.name}] {key} must be true or false")
             argv += [flag] if value else []
         elif isinstance(value, dict) and isinstance(action, argparse._AppendAction):
             argv += [part for name, item in value.items() for part in (flag, f"{name}={option_value(item)}")]
         elif isinstance(value, dict) or isinstance(value, bool):
-            raise ConfigError(f"{where} [{stage}] {key} must be a number, a string or a list")
+            raise ConfigError(f"{where} [{stage.name}] {key} must be a number, a string or a list")
         elif isinstance(value, list) and action.nargs in ("+", "*"):
             argv += [flag, *map(option_value, value)]
         elif isinstance(value, list) and isinstance(action, argparse._AppendAction):
@@ -242,121 +208,65 @@ def option_value(value) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-# --- stages --------------------------------------------------------------------------------------
+# --- the run's steps -----------------------------------------------------------------------------
 
 
 @dataclass
-class Stage:
-    """One stage of a run: its job, its arguments, and what its output depends on."""
+class Step:
+    """One stage in this run: its declaration, its options from the config, and the files outside the run
+    its output depends on (fingerprinted)."""
 
-    name: str
-    run_dir: str
+    stage: Stage
+    run: RunLayout
     options: list[str]  # from the config
-    reference: dict[str, str]
-    mixture_sources: dict[str, tuple[str, float | None]]
-    crawl: tuple[str, ...] = ("extract", "documents")  # the crawl documents the classifier and classify read
-    input_files: list[str] = field(default_factory=list)  # outside the run: fingerprinted
+    input_files: list[str] = field(default_factory=list)
 
     @property
-    def job(self) -> SparkJob:
-        return JOBS[self.name]
+    def name(self) -> str:
+        return self.stage.name
 
     @property
     def output(self) -> str:
-        return os.path.join(self.run_dir, self.name)
-
-    def path(self, *parts: str) -> str:
-        return os.path.join(self.run_dir, *parts)
+        return self.run.path(self.name)
 
     def argv(self, output: str) -> list[str]:
         """The job's command line, writing to `output`."""
-        refs = list(self.reference.values())
-        wired = {
-            "extract": ["--output", output, "--resume"],
-            "rules": ["--input", self.path("extract", "documents"), "--output", output],
-            "classifier": [
-                *(f"--positive={spec}" for spec in refs),
-                "--negative",
-                f"crawl={self.path(*self.crawl)}",
-                "--model",
-                output,
-            ],
-            "classify": ["--model", self.path("classifier"), "--input", self.path(*self.crawl), "--output", output],
-            "dedup": [
-                f"--dataset=crawl={self.path('classify', 'kept')}",
-                *(f"--dataset={spec}" for spec in refs),
-                "--output",
-                output,
-            ],
-            "decontaminate": [
-                "--input",
-                *(f"{name}={self.path('dedup', name)}" for name in ["crawl", *self.reference]),
-                "--output",
-                output,
-            ],
-            "mixture": [
-                *(
-                    f"--dataset={name}={self.path('decontaminate', source, 'documents')}"
-                    + ("" if weight is None else f":{weight}")
-                    for name, (source, weight) in self.mixture_sources.items()
-                ),
-                "--output",
-                output,
-            ],
-        }[self.name]
-        return [*wired, *self.options]
+        return [*self.stage.wire(self.run, output), *self.options]
 
     def params(self) -> list[str]:
         """The command line with the run directory written as $RUN: a moved run is still up to date."""
-        return replace(self, run_dir="$RUN").argv(os.path.join("$RUN", self.name))
+        return replace(self, run=replace(self.run, directory="$RUN")).argv(os.path.join("$RUN", self.name))
 
     def parse(self, output: str) -> argparse.Namespace:
         try:
-            return self.job.parser(RaisingParser).parse_args(self.argv(output))
+            return self.stage.job.parser(RaisingParser).parse_args(self.argv(output))
         except ConfigError as err:
             raise ConfigError(f"[{self.name}] {err}") from None
 
 
-def plan(config: Config) -> list[Stage]:
+def plan(config: Config) -> list[Step]:
     """The stages of `config`, their arguments checked without Spark: types and choices, every stage's
     `check_options` (ranges, weights, benchmarks, ...), the input files no stage writes."""
-    stages = []
-    crawl = ("rules", "kept") if "rules" in config.stages else ("extract", "documents")
-    for name in STAGES:
-        if name not in config.stages:  # an optional stage the config leaves out
-            continue
-        table = dict(config.stages[name])
-        if name in SEEDED:
+    present = tuple(stage for stage in STAGES if stage.name in config.stages)
+    run = RunLayout(config.output, present, config.reference, config.mixture_sources)
+    steps = []
+    for stage in present:
+        table = dict(config.stages[stage.name])
+        if stage.seeded:
             table.setdefault("seed", config.seed)
-        parser = JOBS[name].parser(RaisingParser)
-        options = option_argv(parser, name, table, f"{config.path}:")
-        stage = Stage(name, config.output, options, config.reference, config.mixture_sources, crawl)
-        args = stage.parse(stage.output)
-        for key in INPUT_FILES.get(name, ()):
+        step = Step(stage, run, option_argv(stage, table, f"{config.path}:"))
+        args = step.parse(step.output)
+        for key in stage.input_options:
             value = getattr(args, key)
-            if value and "://" not in value and not os.path.exists(value):
-                raise ConfigError(f"{config.path}: [{name}] {key}: no such file or directory: {value}")
-            if value:
-                stage.input_files.append(value)
+            if value and local_path(value) and not os.path.exists(local_path(value)):
+                raise ConfigError(f"{config.path}: [{stage.name}] {key}: no such file or directory: {value}")
         try:
-            JOBS[name].check_options(args)
+            stage.job.check_options(args)
         except ConfigError as err:
-            raise ConfigError(f"{config.path}: [{name}] {err}") from None
-        if name == "extract":  # check_options expanded the inputs: every file exists, remote ones can be read
-            stage.input_files = list(args.paths)
-        if name == "rules":  # the blocklists: a changed list runs the stage again
-            stage.input_files = [spec.partition("=")[2] for spec in args.blocklists]
-        if name in ("classifier", "dedup"):
-            stage.input_files = [
-                f for spec in config.reference.values() for f in corpus_files(*corpus_location(spec))[1]
-            ]
-        stages.append(stage)
-    return stages
-
-
-def corpus_location(spec: str) -> tuple[str, str | None]:
-    corpus = parse_corpus_spec(spec)
-    return corpus.path, corpus.fmt
+            raise ConfigError(f"{config.path}: [{stage.name}] {err}") from None
+        step.input_files = stage.input_files(args, run)
+        steps.append(step)
+    return steps
 
 
 # --- fingerprints and markers --------------------------------------------------------------------
@@ -364,12 +274,13 @@ def corpus_location(spec: str) -> tuple[str, str | None]:
 
 def file_fingerprint(path: str) -> dict:
     """What identifies an input file: its content hash when small, else size and mtime; a URL by name."""
-    if "://" in path:
+    local = local_path(path)
+    if local is None:
         return {"path": path}
-    stat = os.stat(path)
+    stat = os.stat(local)
     if stat.st_size > SMALL_FILE_BYTES:
         return {"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return {"path": path, "size": stat.st_size, "sha256": file_sha256(path)}
+    return {"path": path, "size": stat.st_size, "sha256": file_sha256(local)}
 
 
 def expand_files(paths: list[str]) -> list[str]:
@@ -393,30 +304,24 @@ def fingerprint(params: list[str], inputs: dict) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+# on a local path or a Hadoop filesystem URI alike (curation.storage)
+
+
 def output_files(directory: str) -> dict[str, int]:
     """{relative path: size} of every file under `directory` but the markers."""
-    files = {}
-    for folder, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(folder, name)
-            relative = os.path.relpath(path, directory)
-            if relative not in (SUCCESS, STARTED):
-                files[relative] = os.path.getsize(path)
-    return dict(sorted(files.items()))
+    files = storage.file_sizes(directory)
+    return {relative: size for relative, size in files.items() if relative not in (SUCCESS, STARTED)}
 
 
 def read_marker(directory: str, name: str = SUCCESS) -> dict | None:
     try:
-        with open(os.path.join(directory, name), encoding="utf-8") as stream:
-            return json.load(stream)
+        return json.loads(storage.read_text(os.path.join(directory, name)))
     except (OSError, ValueError):
         return None
 
 
 def write_marker(directory: str, name: str, payload: dict) -> None:
-    with open(os.path.join(directory, name), "w", encoding="utf-8") as stream:
-        json.dump(payload, stream, indent=2, sort_keys=True)
-        stream.write("\n")
+    storage.write_text(os.path.join(directory, name), json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def is_complete(directory: str, expected: str) -> bool:
@@ -425,151 +330,61 @@ def is_complete(directory: str, expected: str) -> bool:
     if not marker or marker.get("fingerprint") != expected:
         return False
     files = marker.get("files", {})
-    return all(
-        os.path.isfile(os.path.join(directory, rel)) and os.path.getsize(os.path.join(directory, rel)) == size
-        for rel, size in files.items()
-    )
+    return all(storage.file_size(os.path.join(directory, rel)) == size for rel, size in files.items())
 
 
 # --- conservation --------------------------------------------------------------------------------
 
 
-def stage_counts(stage: str, summary: dict) -> dict[str, dict]:
-    """{dataset: {"in": n, "out": n, "reasons": {reason: n}}} from a stage's summary."""
-    if stage == "extract":
-        reasons = {k: v for k, v in summary["outcomes"].items() if k != "extracted"}
-        return {"crawl": {"in": summary["records"], "out": summary["outcomes"].get("extracted", 0), "reasons": reasons}}
-    if stage == "classifier":  # documents read per source: used (train or held out) or not (parse_error, no_tokens)
-        used = ("train", "held_out")
-        return {
-            name: {
-                "in": source["documents"],
-                "out": sum(source["outcomes"].get(k, 0) for k in used),
-                "reasons": {k: v for k, v in source["outcomes"].items() if k not in used},
-            }
-            for name, source in summary["sources"].items()
-        }
-    if stage in ("rules", "classify"):  # the same summary keys
-        return {
-            "crawl": {"in": summary["documents_in"], "out": summary["kept"], "reasons": summary["rejected_by_reason"]}
-        }
-    if stage == "dedup":
-        return {
-            name: {
-                "in": row["documents_in"],
-                "out": row["kept"],
-                "reasons": {"removed_exact": row["removed_exact"], "removed_fuzzy": row["removed_fuzzy"]},
-            }
-            for name, row in summary["datasets"].items()
-        }
-    if stage == "decontaminate":
-        return {
-            name: {
-                "in": row["documents_in"],
-                "out": row["unchanged"] + row["changed"] + row["no_text"],
-                "reasons": {k: row[k] for k in DROP_OUTCOMES},
-            }
-            for name, row in summary["datasets"].items()
-        }
-    if stage == "mixture":
-        return {
-            name: {
-                "in": row["documents_in"],
-                "out": row["tokenized"],
-                "reasons": {k: row.get(k, 0) for k in DROP_REASONS},
-            }
-            for name, row in summary["outcomes"].items()
-        }
-    raise ValueError(stage)
-
-
-def handoffs(summaries: dict[str, dict], mixture_sources: dict[str, tuple]) -> list[tuple[str, str, str, str, str]]:
-    """(stage, dataset, count, next stage, its dataset): the documents one stage passes on are those the
-    next reads (`count` "out"), or two stages read the same corpus alike ("in")."""
-    crawl = "rules" if "rules" in summaries else "extract"  # the stage whose documents classifier and classify read
-    pairs = [("extract", "crawl", "out", "rules", "crawl")] if crawl == "rules" else []
-    pairs += [
-        (crawl, "crawl", "out", "classifier", "crawl"),
-        (crawl, "crawl", "out", "classify", "crawl"),
-        ("classify", "crawl", "out", "dedup", "crawl"),
-    ]
-    dedup = summaries.get("dedup", {}).get("datasets", {})
-    pairs += [("classifier", name, "in", "dedup", name) for name in dedup if name != "crawl"]
-    pairs += [("dedup", name, "out", "decontaminate", name) for name in dedup]
-    pairs += [
-        ("decontaminate", source, "out", "mixture", name)
-        for name, (source, _) in mixture_sources.items()
-        if name in summaries.get("mixture", {}).get("outcomes", {})
-    ]
-    return pairs
-
-
-def conservation_checks(summaries: dict[str, dict], written: dict[str, dict], mixture_sources: dict) -> list[dict]:
+def conservation_checks(run: RunLayout, counts: dict[str, dict[str, Counts]], written: dict[str, dict]) -> list[dict]:
     """Every check of the run, each {"check", "expected", "found", "holds"}: within each stage
-    (in = out + reasons), between stages (out = next in), and against the written outputs
-    (`written`: {stage: {dataset: {"out": rows, "rejected": rows}}} counted in the files)."""
+    (in = out + reasons), between stages (what a stage reads is what an earlier one passed on), and against
+    the written outputs (`written`: {stage: {dataset: {"out": rows, "rejected": rows}}} counted in the files)."""
     checks = []
 
     def check(text, expected, found):
         checks.append({"check": text, "expected": expected, "found": found, "holds": expected == found})
 
-    counts = {stage: stage_counts(stage, summary) for stage, summary in summaries.items()}
     for stage, datasets in counts.items():
-        for name, row in datasets.items():
-            reasons = " + ".join(["out", *row["reasons"]])
-            check(f"{stage}/{name}: documents in = {reasons}", row["in"], row["out"] + sum(row["reasons"].values()))
-            for key, label in (("out", "out"), ("rejected", "rejected")):
-                found = written.get(stage, {}).get(name, {}).get(key)
-                if found is not None:
-                    expected = row["out"] if key == "out" else sum(row["reasons"].values())
-                    check(f"{stage}/{name}: {label} in the summary = rows written", expected, found)
-    for stage, name, count, next_stage, next_name in handoffs(summaries, mixture_sources):
-        if stage in counts and next_stage in counts:
+        for name, count in datasets.items():
+            reasons = " + ".join(["out", *count.dropped])
             check(
-                f"{stage}/{name} {count} = {next_stage}/{next_name} in",
-                counts[stage][name][count],
-                counts[next_stage][next_name]["in"],
+                f"{stage}/{name}: documents in = {reasons}",
+                count.documents_in,
+                count.documents_out + sum(count.dropped.values()),
             )
+            found = written.get(stage, {}).get(name, {})
+            if "out" in found:
+                check(f"{stage}/{name}: out in the summary = rows written", count.documents_out, found["out"])
+            if "rejected" in found:
+                check(
+                    f"{stage}/{name}: rejected in the summary = rows written",
+                    sum(count.dropped.values()),
+                    found["rejected"],
+                )
+    for stage in run.stages:
+        if stage.name not in counts:
+            continue
+        for source, name, count, into in stage.reads(run, counts[stage.name]):
+            if source in counts:
+                passed = counts[source][name]
+                check(
+                    f"{source}/{name} {count} = {stage.name}/{into} in",
+                    passed.documents_out if count == "out" else passed.documents_in,
+                    counts[stage.name][into].documents_in,
+                )
     return checks
 
 
-def written_counts(spark, run_dir: str, summaries: dict[str, dict]) -> dict[str, dict]:
-    """Rows actually in each stage's output files, per dataset: documents kept ("out") and rejected."""
-    rows = lambda *parts: spark.read.parquet(os.path.join(run_dir, *parts)).count()  # noqa: E731
-    written: dict[str, dict] = {}
-    if "extract" in summaries:
-        written["extract"] = {"crawl": {"out": rows("extract", "documents")}}
-    if "rules" in summaries:
-        written["rules"] = {"crawl": {"out": rows("rules", "kept"), "rejected": rows("rules", "rejects")}}
-    if "classify" in summaries:
-        written["classify"] = {"crawl": {"out": rows("classify", "kept"), "rejected": rows("classify", "rejects")}}
-    if "dedup" in summaries:
-        removed = {
-            r["dataset"]: r["count"]
-            for r in spark.read.parquet(os.path.join(run_dir, "dedup", "removals")).groupBy("dataset").count().collect()
-        }
-        written["dedup"] = {
-            name: {"out": rows("dedup", name), "rejected": removed.get(name, 0)}
-            for name in summaries["dedup"]["datasets"]
-        }
-    if "decontaminate" in summaries:
-        written["decontaminate"] = {
-            name: {"out": rows("decontaminate", name, "documents"), "rejected": rows("decontaminate", name, "dropped")}
-            for name in summaries["decontaminate"]["datasets"]
-        }
-    if "mixture" in summaries:
-        with open(os.path.join(run_dir, "mixture", "manifest.json"), encoding="utf-8") as stream:
-            manifest = json.load(stream)
-        written["mixture"] = {
-            d["name"]: {"out": sum(s["documents"] for s in d["shards"])} for d in manifest["datasets"]
-        }
-    return written
-
-
-def conserved(spark, run_dir: str, summaries: dict[str, dict], mixture_sources: dict) -> bool:
+def conserved(spark, run: RunLayout, counts: dict[str, dict[str, Counts]]) -> bool:
     """Run every conservation check, write them to RUN/conservation.json, print each violation."""
-    checks = conservation_checks(summaries, written_counts(spark, run_dir, summaries), mixture_sources)
-    path = os.path.join(run_dir, "conservation.json")
+    written = {
+        stage.name: stage.written(spark, run.path(stage.name), counts[stage.name])
+        for stage in run.stages
+        if stage.name in counts
+    }
+    checks = conservation_checks(run, counts, written)
+    path = run.path("conservation.json")
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(checks, stream, indent=2)
     broken = [c for c in checks if not c["holds"]]
@@ -590,15 +405,10 @@ def conserved(spark, run_dir: str, summaries: dict[str, dict], mixture_sources: 
 # --- the job -------------------------------------------------------------------------------------
 
 
-def read_summary(stage: str, directory: str) -> dict:
-    with open(os.path.join(directory, SUMMARY_FILE.get(stage, "summary.json")), encoding="utf-8") as stream:
-        return json.load(stream)
-
-
-def stage_line(stage: str, summary: dict, seconds: float | None) -> str:
+def stage_line(stage: str, counts: dict[str, Counts], seconds: float | None) -> str:
     """One line per stage: documents in and out, and for a stage that ran, its time and throughput."""
-    counts = stage_counts(stage, summary).values()
-    documents_in, documents_out = sum(c["in"] for c in counts), sum(c["out"] for c in counts)
+    documents_in = sum(c.documents_in for c in counts.values())
+    documents_out = sum(c.documents_out for c in counts.values())
     line = f"pipeline: {stage:<14} {documents_in:>10,} documents in -> {documents_out:>10,} out"
     if seconds is None:
         return f"{line}  (unchanged, skipped)"
@@ -609,7 +419,7 @@ class PipelineJob(SparkJob):
     """`spark-submit jobs/pipeline.py --config FILE.toml`: every stage, atomic, skipped when unchanged."""
 
     name = "pipeline"
-    description = "Run extract -> [rules] -> classify -> dedup -> decontaminate -> mixture from one TOML config."
+    description = f"Run {' -> '.join(f'[{s.name}]' if s.optional else s.name for s in STAGES)} from one TOML config."
 
     def add_arguments(self, parser):
         parser.add_argument("--config", required=True, help="the run's TOML file (see configs/demo.toml)")
@@ -617,76 +427,76 @@ class PipelineJob(SparkJob):
 
     def check_options(self, args):  # every stage's options and the user's files, before the first stage runs
         args.config_data = load_config(args.config)
-        args.stages = plan(args.config_data)
-        for stage in args.stages:
-            check_writable(stage.output)
+        args.steps = plan(args.config_data)
+        for step in args.steps:
+            check_writable(step.output)
 
     def run(self, spark, args):
-        config, run_dir = args.config_data, args.config_data.output
-        os.makedirs(run_dir, exist_ok=True)
+        run = args.steps[0].run
+        os.makedirs(run.directory, exist_ok=True)
         fingerprints: dict[str, str] = {}
-        summaries: dict[str, dict] = {}
-        for stage in args.stages:
+        counts: dict[str, dict[str, Counts]] = {}
+        for step in args.steps:
             inputs = {
-                "files": [file_fingerprint(f) for f in expand_files(stage.input_files)],
-                "stages": {name: fingerprints[name] for name in UPSTREAM[stage.name] if name in fingerprints},
+                "files": [file_fingerprint(f) for f in expand_files(step.input_files)],
+                "stages": {name: fingerprints[name] for name in step.stage.upstream if name in fingerprints},
             }
-            fingerprints[stage.name] = fingerprint(stage.params(), inputs)
-            if not args.force and is_complete(stage.output, fingerprints[stage.name]):
-                remove_tree(partial_path(stage.output))  # left by a run that crashed in this stage
-                summaries[stage.name] = read_summary(stage.name, stage.output)
-                print(stage_line(stage.name, summaries[stage.name], None), flush=True)
+            fingerprints[step.name] = fingerprint(step.params(), inputs)
+            if not args.force and is_complete(step.output, fingerprints[step.name]):
+                remove_tree(partial_path(step.output))  # left by a run that crashed in this stage
+                counts[step.name] = step.stage.read_counts(step.output)
+                print(stage_line(step.name, counts[step.name], None), flush=True)
                 continue
             try:
-                status, seconds = self.run_stage(spark, stage, fingerprints[stage.name], inputs)
+                status, seconds = self.run_stage(spark, step, fingerprints[step.name], inputs)
             except KeyboardInterrupt:
-                print(f"pipeline: interrupted in {stage.name}; run the same command again to continue", file=sys.stderr)
+                print(f"pipeline: interrupted in {step.name}; run the same command again to continue", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if status != 0:
                 print(
-                    f"pipeline: {stage.name} failed (exit status {status}); its unfinished output is in "
-                    f"{partial_path(stage.output)}; the finished stages are kept",
+                    f"pipeline: {step.name} failed (exit status {status}); its unfinished output is in "
+                    f"{partial_path(step.output)}; the finished stages are kept",
                     file=sys.stderr,
                 )
                 return status
-            summaries[stage.name] = read_summary(stage.name, stage.output)
-            print(stage_line(stage.name, summaries[stage.name], seconds), flush=True)
-        if not conserved(spark, run_dir, summaries, config.mixture_sources):
+            counts[step.name] = step.stage.read_counts(step.output)
+            print(stage_line(step.name, counts[step.name], seconds), flush=True)
+        if not conserved(spark, run, counts):
             return 1
         from curation import report
 
-        return report.main([run_dir])
+        return report.main([run.directory])
 
-    def run_stage(self, spark, stage: Stage, expected: str, inputs: dict) -> tuple[int, float]:
+    def run_stage(self, spark, step: Step, expected: str, inputs: dict) -> tuple[int, float]:
         """Run one stage's job into its .partial directory; publish it with its marker on success."""
-        staged = partial_path(stage.output)
+        staged = partial_path(step.output)
         started = read_marker(staged, STARTED)
-        resumable = stage.name in RESUMABLE and started is not None and started.get("fingerprint") == expected
+        resumable = step.stage.resumable and started is not None and started.get("fingerprint") == expected
         if not resumable:
             remove_tree(staged)
-        os.makedirs(staged, exist_ok=True)
-        if stage.name in RESUMABLE:
+        storage.make_dirs(staged)
+        if step.stage.resumable:
             write_marker(staged, STARTED, {"fingerprint": expected})
-        print(f"pipeline: {stage.name}: {'resuming' if resumable else 'running'} into {staged}", flush=True)
-        args = stage.parse(staged)
+        print(f"pipeline: {step.name}: {'resuming' if resumable else 'running'} into {staged}", flush=True)
+        args = step.parse(staged)
         try:
-            stage.job.check(args)
+            step.stage.job.check(args)
         except ConfigError as err:
-            print(f"pipeline: error: [{stage.name}] {err}", file=sys.stderr)
+            print(f"pipeline: error: [{step.name}] {err}", file=sys.stderr)
             return EXIT_CONFIG, 0.0
         clock = time.perf_counter()
-        status = stage.job.run(spark, args)
+        status = step.stage.job.run(spark, args)
         seconds = time.perf_counter() - clock
         if status == 0:
-            if stage.name in RESUMABLE:
-                os.remove(os.path.join(staged, STARTED))
+            if step.stage.resumable:
+                storage.remove_tree(os.path.join(staged, STARTED))
             write_marker(
                 staged,
                 SUCCESS,
                 {
-                    "stage": stage.name,
+                    "stage": step.name,
                     "fingerprint": expected,
-                    "params": stage.params(),
+                    "params": step.params(),
                     "inputs": inputs,
                     "version": curation.__version__,
                     "seconds": round(seconds, 3),
@@ -694,7 +504,7 @@ class PipelineJob(SparkJob):
                     "files": output_files(staged),
                 },
             )
-            publish(staged, stage.output)
+            publish(staged, step.output)
         return status, seconds
 
 

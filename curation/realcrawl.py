@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import html
 import json
 import multiprocessing
 import os
@@ -48,7 +47,7 @@ from email.utils import format_datetime
 from itertools import accumulate
 from math import ceil
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from curation.errors import EXIT_CONFIG
 from curation.manifest import file_sha256
@@ -64,6 +63,7 @@ from curation.sample import (
     status_html,
 )
 from curation.settings import shared_data_dir
+from curation.urls import clean_url, declared_url
 
 FORMAT = 1  # bump when the same parameters would give different bytes
 DEFAULT_RESPONSES = 3000
@@ -96,12 +96,6 @@ CRAWL_START = datetime(2024, 5, 18, 1, 0, 0, tzinfo=timezone.utc)
 SHARD_NAME = "realcrawl-{:05d}.warc.gz"
 SUMMARY = "realcrawl.json"
 
-CANONICAL = re.compile(
-    r"""<link\b[^>]*\brel\s*=\s*["']?canonical\b[^>]*>|"""
-    r"""<meta\b[^>]*\bproperty\s*=\s*["']og:url["'][^>]*>""",
-    re.I,
-)
-LINK_TARGET = re.compile(r"""\b(?:href|content)\s*=\s*["']([^"']+)["']""", re.I)
 BODY_START = re.compile(rb"<body\b[^>]*>", re.I)
 MARKUP = re.compile(
     rb"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<noscript\b.*?</noscript\s*>|<!--.*?-->|"
@@ -149,26 +143,6 @@ def html_files(html_dir=None) -> list[Path]:
     if not files or not all(f.is_file() for f in files):
         raise FileNotFoundError(f"no page files (*.jsonl.gz) at {path}")
     return files
-
-
-def clean_url(url: str) -> str | None:
-    """An absolute http(s) URL as a crawler would record it (entities decoded, no fragment, percent-encoded),
-    or None."""
-    url = html.unescape(url.strip()).split("#", 1)[0]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return quote(url if parts.path else url + "/", safe="!$%&'()*+,-./:;=?@[]_~")
-
-
-def declared_url(page_html: str) -> str | None:
-    """The URL a saved page declares for itself (`<link rel=canonical>` or `og:url`, absolute http(s) only)."""
-    for tag in CANONICAL.finditer(page_html):
-        target = LINK_TARGET.search(tag.group(0))
-        url = clean_url(target.group(1)) if target else None
-        if url:
-            return url
-    return None
 
 
 def _unique(url: str, taken: set[str]) -> str:

@@ -42,11 +42,11 @@ from collections import Counter
 from pathlib import Path
 
 from curation.benchmarks.realpages import gold_text
-from curation.classify import registered_domain
 from curation.errors import EXIT_CONFIG
 from curation.manifest import file_sha256
 from curation.realcrawl import _hash_int, html_files, read_pages
 from curation.settings import shared_data_dir
+from curation.urls import registered_domain
 
 FORMAT = 2  # bump when the same parameters would give different files or a different split.json
 SUMMARY = "split.json"

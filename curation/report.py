@@ -2,8 +2,9 @@
 
 The funnel follows documents and characters through the stages (tokens from the mixture on): documents
 alone hide a stage that keeps most pages but cuts most text, or one that drops a few very long books.
-A stage's summary.json gives the characters it passed on; for one that does not, they are counted
-from its written Parquet output (the narrow `n_chars` column when it has one, else the text).
+It is a loop over curation.stages: each stage reads its own summary (`Stage.counts`) and gives its rows
+(`Stage.funnel_rows`). A stage's summary.json gives the characters it passed on; for one that does not,
+they are counted from its written Parquet output (the narrow `n_chars` column when it has one, else the text).
 """
 
 from __future__ import annotations
@@ -13,100 +14,26 @@ import os
 import sys
 from pathlib import Path
 
-STAGES = ("extract", "rules", "classify", "dedup", "decontaminate", "mixture")
+from curation.stage import Counts, Stage
+from curation.stages import STAGES
 
 
-def stage_summaries(run_dir: Path) -> dict[str, dict]:
-    """summary.json of every stage present under `run_dir`, in pipeline order."""
-    found = {}
-    for stage in STAGES:
-        path = run_dir / stage / "summary.json"
-        if path.exists():
-            found[stage] = json.loads(path.read_text())
-    return found
-
-
-def written_chars(path: Path) -> int | None:
-    """Characters of the documents in the Parquet dataset at `path` (None when there is none): the sum of
-    its `n_chars` column when it has one (extracted pages), else of its texts' lengths, a batch at a time."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    if not path.is_dir():
-        return None
-    dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
-    column = next((c for c in ("n_chars", "text") if c in dataset.schema.names), None)
-    if column is None:
-        return None
-    total = 0
-    for batch in dataset.to_batches(columns=[column]):
-        values = batch.column(0) if column == "n_chars" else pc.utf8_length(batch.column(0))
-        total += pc.sum(values).as_py() or 0
-    return total
+def stage_counts(run_dir: Path) -> dict[Stage, dict[str, Counts]]:
+    """The counts of every stage present under `run_dir` (its summary is there), in pipeline order."""
+    return {
+        stage: stage.read_counts(str(run_dir / stage.name))
+        for stage in STAGES
+        if (run_dir / stage.name / stage.summary_file).exists()
+    }
 
 
 def funnel(run_dir: Path) -> list[dict]:
     """Documents and characters per stage and dataset (tokens from the mixture on), in pipeline order."""
-    summaries = stage_summaries(run_dir)
-    rows = []
-
-    def chars(summary: dict, output: Path) -> int | None:
-        return summary["chars"] if "chars" in summary else written_chars(output)
-
-    if "extract" in summaries:
-        extract = summaries["extract"]
-        rows.append({"stage": "extract: records", "dataset": "crawl", "documents": extract["records"]})
-        rows.append(
-            {
-                "stage": "extract: documents",
-                "dataset": "crawl",
-                "documents": extract["documents"],
-                "chars": chars(extract, run_dir / "extract" / "documents"),
-            }
-        )
-    for stage in ("rules", "classify"):  # the crawl-only stages: what each kept
-        if stage in summaries:
-            summary = summaries[stage]
-            rows.append(
-                {
-                    "stage": f"{stage}: kept",
-                    "dataset": "crawl",
-                    "documents": summary["kept"],
-                    "chars": chars(summary, run_dir / stage / "kept"),
-                }
-            )
-    for name, row in summaries.get("dedup", {}).get("datasets", {}).items():
-        rows.append(
-            {
-                "stage": "dedup: kept",
-                "dataset": name,
-                "documents": row["kept"],
-                "chars": chars(row, run_dir / "dedup" / name),
-            }
-        )
-    for name, row in summaries.get("decontaminate", {}).get("datasets", {}).items():
-        rows.append(
-            {
-                "stage": "decontaminate: kept",
-                "dataset": name,
-                "documents": row["documents_in"] - row["dropped"],
-                "chars": row["chars_out"],
-            }
-        )
-    manifest = run_dir / "mixture" / "manifest.json"
-    if manifest.exists():
-        outcomes = summaries.get("mixture", {}).get("outcomes", {})
-        for row in json.loads(manifest.read_text())["datasets"]:
-            rows.append(
-                {
-                    "stage": "mixture: tokenized",
-                    "dataset": row["name"],
-                    "documents": row["documents"],
-                    "chars": outcomes.get(row["name"], {}).get("chars"),
-                    "tokens": row["tokens"],
-                }
-            )
-    return rows
+    return [
+        row
+        for stage, counts in stage_counts(run_dir).items()
+        for row in stage.funnel_rows(run_dir / stage.name, counts)
+    ]
 
 
 ORIGIN_FILES = (  # a file beside (or above) a run's inputs that says where they came from
@@ -181,13 +108,16 @@ def write_funnel(run_dir: Path) -> list[dict]:
 
 
 def format_report(run_dir: Path) -> str:
+    """Where each stage's output is, its summary's headline numbers, and per dataset its documents in and out."""
     lines = [f"run: {run_dir}"]
-    for stage, summary in stage_summaries(run_dir).items():
+    for stage, counts in stage_counts(run_dir).items():
+        summary = json.loads((run_dir / stage.name / stage.summary_file).read_text())
         headline = ", ".join(f"{k} {v}" for k, v in summary.items() if isinstance(v, (int, float)) and k != "conserved")
-        lines.append(f"  {stage:<14} {run_dir / stage}  ({headline})")
-        if stage == "extract":
-            outcomes = ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())
-            lines.append(f"  {'':<14} outcomes: {outcomes}")
+        lines.append(f"  {stage.name:<14} {run_dir / stage.name}  ({headline})")
+        for dataset, count in counts.items():
+            dropped = ", ".join(f"{reason} {n:,}" for reason, n in count.dropped.items() if n)
+            line = f"{dataset}: {count.documents_in:,} in -> {count.documents_out:,} out"
+            lines.append(f"  {'':<14} {line}" + (f" (not passed on: {dropped})" if dropped else ""))
     return "\n".join(lines)
 
 

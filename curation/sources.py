@@ -35,6 +35,7 @@ BOTO3_HINT = "pip install -e '.[s3]' in the repository (make's environment: .ven
 
 
 def is_remote(path: str) -> bool:
+    """A URL this module streams (http, https, s3)."""
     return path.startswith(REMOTE_SCHEMES)
 
 

@@ -8,35 +8,37 @@ import json
 import numpy as np
 import pytest
 
+from curation.classifier import (
+    ClassifierJob,
+    check_model_dir,
+    class_weights,
+    hash_uniform,
+    holdout_units,
+    min_site_groups,
+    score_column,
+    train_classifier,
+)
 from curation.classify import (
     ALPHA_MAX,
     AutoAlpha,
-    FilterJob,
-    TrainClassifierJob,
+    ClassifyJob,
     calibrate_alpha,
     calibrate_alpha_to_mean,
-    check_model_dir,
-    class_weights,
     expected_keep_rate,
     filter_documents,
-    hash_uniform,
     hashing_tf_margins,
-    holdout_units,
     keep_probability,
     kept_mean_score,
     lomax_draw,
-    min_site_groups,
     nothing_kept_error,
     pareto_draw_column,
-    registered_domain,
-    score_column,
     score_documents,
-    train_classifier,
 )
 from curation.corpora import parse_corpus_spec
 from curation.errors import ConfigError
 from curation.extract import ExtractOptions, extract_to_parquet
 from curation.features import murmur3_strings, murmur3_x86_32, spark_tokens
+from curation.urls import registered_domain
 
 # --- the Pareto rule -----------------------------------------------------------------------------------
 
@@ -358,7 +360,7 @@ def test_filter_is_deterministic_conserving_and_reports(spark, trained, crawl_do
 def test_filter_job_alpha_auto_end_to_end(spark, trained, crawl_documents, tmp_path):
     model_dir, metrics = trained
     out = tmp_path / "auto"
-    status = FilterJob().main(
+    status = ClassifyJob().main(
         [
             "--model",
             str(model_dir),
@@ -402,7 +404,7 @@ def test_filter_job_that_keeps_nothing_fails_with_one_line(spark, trained, crawl
     low = spark.read.parquet(str(crawl_documents)).select("doc_id", "text").limit(5)
     low.write.parquet(str(tmp_path / "input"))
     out = tmp_path / "out"
-    status = FilterJob().main(
+    status = ClassifyJob().main(
         [
             "--model",
             str(model_dir),
@@ -417,7 +419,7 @@ def test_filter_job_that_keeps_nothing_fails_with_one_line(spark, trained, crawl
         ]
     )
     assert status == 3 and not out.exists()  # not published: the next stage cannot read an empty kept/
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("filter: error:")]
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("classify: error:")]
     assert len(errors) == 1 and "kept 0 of 5 documents: expected keep rate" in errors[0]
     assert "at alpha 100 " in errors[0] and "alpha = 'auto'" in errors[0] and "keeps ~10%" in errors[0]
 
@@ -431,18 +433,18 @@ def test_bad_model_and_arguments_fail_before_spark(trained, crawl_documents, tmp
     with pytest.raises(ConfigError, match="not a saved pipeline"):
         check_model_dir(str(tmp_path / "not_a_model"))
     base = ["--input", str(crawl_documents), "--output", str(tmp_path / "out")]
-    assert FilterJob().main(["--model", str(tmp_path / "not_a_model"), *base]) == 2
-    assert FilterJob().main(["--model", str(model_dir), *base, "--alpha", "-1"]) == 2
-    assert FilterJob().main(["--model", str(model_dir), *base, "--alpha", "auto", "--reference-source", "x"]) == 2
+    assert ClassifyJob().main(["--model", str(tmp_path / "not_a_model"), *base]) == 2
+    assert ClassifyJob().main(["--model", str(model_dir), *base, "--alpha", "-1"]) == 2
+    assert ClassifyJob().main(["--model", str(model_dir), *base, "--alpha", "auto", "--reference-source", "x"]) == 2
     assert (
-        FilterJob().main(
+        ClassifyJob().main(
             ["--model", str(model_dir), "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "out")]
         )
         == 2
     )
     train = ["--model", str(tmp_path / "m"), "--negative", f"crawl={crawl_documents}"]
-    assert TrainClassifierJob().main(["--positive", f"w={tmp_path / 'missing.jsonl'}", *train]) == 2
-    assert TrainClassifierJob().main(["--positive", f"crawl={crawl_documents}", *train]) == 2  # duplicate name
+    assert ClassifierJob().main(["--positive", f"w={tmp_path / 'missing.jsonl'}", *train]) == 2
+    assert ClassifierJob().main(["--positive", f"crawl={crawl_documents}", *train]) == 2  # duplicate name
     errors = capsys.readouterr().err
     assert "not a saved pipeline" in errors and "corpus does not exist" in errors and "distinct" in errors
 
@@ -450,7 +452,7 @@ def test_bad_model_and_arguments_fail_before_spark(trained, crawl_documents, tmp
 def test_a_class_without_usable_documents_is_bad_input(spark, crawl_documents, tmp_path, capsys):
     empty_texts = tmp_path / "blank.jsonl"
     empty_texts.write_text('{"id": "a", "text": "   "}\n{"id": "b", "text": ""}\n')
-    status = TrainClassifierJob().main(
+    status = ClassifierJob().main(
         ["--positive", f"blank={empty_texts}", "--negative", f"crawl={crawl_documents}", "--model", str(tmp_path / "m")]
     )
     assert status == 3

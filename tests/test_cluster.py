@@ -1,7 +1,10 @@
 """The pipeline on a real Spark standalone cluster on this machine (`make test-cluster`).
 
-A master and two one-core workers are started with pyspark's own `spark-class`; the pipeline is
-submitted with `spark-submit --master spark://...` and must produce what a local-mode run produces.
+A master and two one-core workers are started with pyspark's own `spark-class`, each with a working
+directory of its own and a bare Python (a venv with none of the project's packages) as the executors'
+default: executors have only what a job ships. The pipeline is submitted with `spark-submit --master
+spark://...` and the archives `make package` builds (build/env.tar.gz, build/curation.zip), and must
+produce what a local-mode run produces; submitted without them, it stops at once with one clear line.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 from test_pipeline import run_outputs, run_pipeline, spark_submit, write_config
 
+from curation.package import CODE_ARCHIVE, ENV_ARCHIVE, build
 from curation.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.cluster
@@ -36,15 +40,36 @@ def master_state(ui_port: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """(master URL, master web UI port) of a master and two workers (1 core, 1 GiB each); stopped,
-    with their executors, at the end."""
+def package() -> Path:
+    """build/ with the shipped environment and code (`make package`; only the code is rebuilt when the
+    lock is unchanged)."""
+    out = PROJECT_ROOT / "build"
+    build(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory) -> str:
+    """A Python with none of the project's packages (no numpy, no pyarrow, no curation): what a
+    cluster node has before a job ships anything."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import numpy"], capture_output=True).returncode != 0
+    return python
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, bare_python):
+    """(master URL, master web UI port) of a master and two workers (1 core, 1 GiB each, the bare
+    Python as their executors' default); stopped, with their executors, at the end."""
     import pyspark
 
     root = tmp_path_factory.mktemp("cluster")
     spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
     port, ui_port = free_port(), free_port()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_MEMORY": "512m"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYSPARK_", "PYTHON"))}
+    env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_DAEMON_MEMORY="512m", PYSPARK_PYTHON=bare_python)
     daemons = []
 
     def start(name: str, *args: str) -> None:
@@ -105,21 +130,17 @@ def cluster(tmp_path_factory):
                 os.killpg(daemon.pid, signal.SIGKILL)
 
 
-def test_pipeline_on_a_standalone_cluster_equals_local_mode(spark, cluster, sample_dir, tmp_path):
-    url, ui_port = cluster
-    crawl = [str(sample_dir / "crawl")]
-    local = write_config(tmp_path / "local.toml", tmp_path / "local", crawl, sample_dir)
-    assert run_pipeline(local) == 0  # the tests' local[2] session
-
-    on_cluster = write_config(tmp_path / "cluster.toml", tmp_path / "cluster", crawl, sample_dir)
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "CURATION_SPARK_LOG_LEVEL": "ERROR",
+def submit(url: str, config: Path, cwd: Path, *shipping: str) -> subprocess.CompletedProcess:
+    """spark-submit the pipeline to the cluster at `url`, the driver in this Python (client mode)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYSPARK_", "PYTHON"))}
+    env.update(SPARK_LOCAL_IP="127.0.0.1", CURATION_SPARK_LOG_LEVEL="ERROR", PYSPARK_DRIVER_PYTHON=sys.executable)
+    options = {
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.sql.shuffle.partitions": "4",
+        "spark.default.parallelism": "4",
+        "spark.ui.enabled": "false",
     }
-    result = subprocess.run(
+    return subprocess.run(
         [
             spark_submit(),
             "--master",
@@ -130,27 +151,50 @@ def test_pipeline_on_a_standalone_cluster_equals_local_mode(spark, cluster, samp
             "1g",
             "--driver-memory",
             "1g",
-            "--conf",
-            f"spark.pyspark.python={sys.executable}",
-            "--conf",
-            "spark.sql.shuffle.partitions=4",
-            "--conf",
-            "spark.default.parallelism=4",
-            "--conf",
-            "spark.ui.enabled=false",
+            *(f"--conf={key}={value}" for key, value in options.items()),
+            *shipping,
             str(PROJECT_ROOT / "jobs" / "pipeline.py"),
             "--config",
-            str(on_cluster),
+            str(config),
         ],
         capture_output=True,
         text=True,
         timeout=900,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "pipeline: conservation: all" in result.stdout
+
+
+def test_pipeline_shipped_to_bare_workers_equals_local_mode(spark, cluster, package, sample_dir, tmp_path):
+    url, ui_port = cluster
+    crawl = [str(sample_dir / "crawl")]
+    local = write_config(tmp_path / "local.toml", tmp_path / "local", crawl, sample_dir)
+    assert run_pipeline(local) == 0  # the tests' local[2] session
+
+    on_cluster = write_config(tmp_path / "cluster.toml", tmp_path / "cluster", crawl, sample_dir)
+    shipped = submit(
+        url,
+        on_cluster,
+        tmp_path,
+        f"--archives={package / ENV_ARCHIVE}#env",
+        f"--py-files={package / CODE_ARCHIVE}",
+        "--conf=spark.pyspark.python=./env/bin/python",
+    )
+    assert shipped.returncode == 0, shipped.stderr[-4000:]
+    assert "pipeline: conservation: all" in shipped.stdout
 
     state = master_state(ui_port)
-    assert [app["name"] for app in state["completedapps"] + state["activeapps"]] == ["curation-pipeline"]
+    assert "curation-pipeline" in [app["name"] for app in state["completedapps"] + state["activeapps"]]
     assert run_outputs(spark, tmp_path / "cluster") == run_outputs(spark, tmp_path / "local")
+
+
+def test_pipeline_without_the_archives_stops_with_one_line(cluster, bare_python, sample_dir, tmp_path):
+    url, _ = cluster
+    config = write_config(tmp_path / "run.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
+    unshipped = submit(url, config, tmp_path, f"--conf=spark.pyspark.python={bare_python}")
+    assert unshipped.returncode == 2, unshipped.stderr[-4000:]
+    # spark-submit passes the Python driver's stderr on to its stdout
+    errors = [line for line in unshipped.stdout.splitlines() if line.startswith("pipeline: error:")]
+    assert len(errors) == 1, unshipped.stdout[-4000:]
+    assert "executors cannot import curation.pipeline" in errors[0] and "make package" in errors[0]
+    assert not (tmp_path / "run").exists()  # stopped before the first stage

@@ -9,33 +9,42 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from curation.decontaminate import (
+from curation.benchmark_sets import (
     DEFAULT_MAPPINGS,
     Benchmark,
-    CutPolicy,
-    DecontaminateJob,
     FieldMapping,
     auto_ngram_size,
-    batch_hits,
     build_matcher,
-    contamination,
-    cut_spans,
-    decontaminate,
-    decontaminate_text,
-    document_hits,
     example_texts,
-    format_report,
     load_benchmarks,
-    normalize_words,
     parse_field_mapping,
     read_benchmark,
     split_of,
+)
+from curation.decontaminate import (
+    CUT_FIELDS,
+    HITS_SCHEMA,
+    DecontaminateJob,
+    contamination,
+    cut_key_batches,
+    cut_texts,
+    decontaminate,
+    format_report,
     summarize,
-    words_with_offsets,
 )
 from curation.errors import ConfigError
+from curation.ngram_overlap import (
+    CutPolicy,
+    batch_hits,
+    cut_spans,
+    decontaminate_text,
+    document_hits,
+    normalize_words,
+    words_with_offsets,
+)
 
 WORDS = (
     "amber basin cedar delta ember fjord garnet harbor indigo juniper kettle lantern meadow nectar orchard "
@@ -152,6 +161,38 @@ def test_book_length_document_is_cut_near_its_end():
     assert cut.pieces == ((0, start - 200), (start + len(item) + 200, len(book)))
     assert cleaned == book[: start - 200] + "\n\n" + book[start + len(item) + 200 :]
     assert item not in cleaned and len(book) - cut.chars_removed == len(cleaned) - 2
+
+
+def test_pass_two_cuts_the_marked_texts_and_leaves_the_others_to_spark():
+    rng = random.Random(7)
+    item = " ".join(rng.choice(WORDS) for _ in range(30))
+    bench = Benchmark("b", "b.jsonl", FieldMapping(("text",)), [[normalize_words(item)]], {})
+    matcher = build_matcher([bench])
+    dirty, _ = plant(prose(rng, 2000), item, 1000)
+    clean = "naïve café " + prose(rng, 400)
+    cuts = cut_texts(pa.array([dirty, None, clean, item]), matcher, CutPolicy()).to_pylist()
+    cleaned, cut, collisions = decontaminate_text(dirty, matcher, CutPolicy())
+    assert collisions > 0 and cuts[0] == {
+        "text": cleaned,
+        "outcome": "changed",
+        "chars_removed": cut.chars_removed,
+        "pieces": cut.split_into,
+        "pieces_kept": len(cut.pieces),
+        "collisions": collisions,
+    }
+    assert cuts[1] == dict.fromkeys(CUT_FIELDS.names)  # not marked: Spark passes the document through
+    unchanged = {"outcome": "unchanged", "chars_removed": 0, "pieces": 1, "pieces_kept": 1, "collisions": 0}
+    assert cuts[2] == {"text": clean, **unchanged}  # what Spark's expressions give an unmarked document
+    assert cuts[3]["text"] == item and cuts[3]["outcome"] == "dropped_nothing_left"  # a dropped text is kept
+
+    hashes = bench.example_hashes[0]
+    hits = pa.RecordBatch.from_pydict(
+        {"doc_id": ["a", "b", "c"], "n": [13, 13, 8], "hash": hashes[[0, 1, 0]].view(np.int64)},
+        schema=HITS_SCHEMA,
+    )
+    to_cut = type("Broadcast", (), {"value": matcher.with_ngrams({13: hashes[1:2], 8: hashes[0:1]})})
+    (keys,) = cut_key_batches([hits], to_cut)
+    assert keys.column(0).to_pylist() == ["b", "c"]  # each hit whose (N, hash) is to be cut
 
 
 # --- benchmarks ---------------------------------------------------------------------------

@@ -9,20 +9,10 @@ import random
 import numpy as np
 import pytest
 
-from curation.dedup import (
-    DedupJob,
-    DedupOptions,
-    FeatureHasher,
-    band_keys,
-    connected_components,
-    deduplicate,
-    exact_key,
-    hash_seeds,
-    jaccard,
-    signatures,
-)
+from curation.dedup import DedupJob, DedupOptions, connected_components, deduplicate, driver_components
 from curation.errors import ConfigError
 from curation.features import murmur3_x86_32
+from curation.minhash import analyze, band_keys, document_features, exact_key, hash_family, jaccard, signatures
 
 WORDS = (
     "river market signal castle forest engine harbor violin garden planet quartz ledger meadow "
@@ -43,26 +33,75 @@ def edited(text: str, seed: int, swaps: int) -> str:
     return " ".join(words)
 
 
+DEFAULTS = DedupOptions()
+
+
+def features(text, options=DEFAULTS):
+    return document_features(text, options)
+
+
+def signature_of(sets, options):
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+    return signatures(np.concatenate(sets), offsets, hash_family(options))
+
+
 def test_shingle_features_are_case_and_punctuation_blind():
-    hasher = FeatureHasher(DedupOptions())
-    a = hasher.features("The quick brown fox jumps over the lazy dog")
+    a = features("The quick brown fox jumps over the lazy dog")
     assert len(a) == 5  # 9 words -> 5 distinct 5-grams
-    assert np.array_equal(a, hasher.features("the QUICK, brown fox -- jumps over the lazy dog!"))
-    assert jaccard(a, hasher.features("The quick brown fox jumps over the lazy cat")) == pytest.approx(4 / 6)
-    assert len(hasher.features("too short")) == 1  # shorter than a shingle: one shingle, still comparable
-    assert len(hasher.features("")) == 0 and len(hasher.features(" ?! ")) == 0
-    assert jaccard(hasher.features(""), hasher.features("")) == 0.0
+    assert np.array_equal(a, features("the QUICK, brown fox -- jumps over the lazy dog!"))
+    assert jaccard(a, features("The quick brown fox jumps over the lazy cat")) == pytest.approx(4 / 6)
+    assert len(features("too short")) == 1  # shorter than a shingle: one shingle, still comparable
+    assert len(features("")) == 0 and len(features(" ?! ")) == 0 and len(features(None)) == 0
+    assert jaccard(features(""), features("")) == 0.0
     assert exact_key("Hello   World\n") == exact_key("hello world") and exact_key("  \n") is None
+
+
+TRICKY = [
+    "Hello   World\n",
+    "  hello world ",
+    "\u00c9COLE  na\u00efve\u00a0caf\u00e9 \ufb01le",
+    "\u3000full\u3000width\u3000",
+    "",
+    None,
+    " \t ",
+    "?!",
+    "x",
+    "snake_case words, 42 digits; \u65e5\u672c\u8a9e \u0395\u03bb\u03bb\u03ac\u03b4\u03b1 \u2014 \u2019quoted\u2019",
+]
+
+
+def test_batch_analysis_equals_one_text_at_a_time_and_the_plain_definitions():
+    """A text's exact key and feature set do not depend on its batch, and they are what the definitions say:
+    NFKC-folded, lower-cased, whitespace-collapsed text; `\\w+` words lower-cased; n-gram sets."""
+    import re
+    import unicodedata
+
+    rng = random.Random(5)
+    alphabet = "ab C\u00c9\u00e9\u65e5\u672c_-.,\n\t\u00a0\u2003\u2019\u201403"
+    texts = TRICKY + ["".join(rng.choice(alphabet) for _ in range(rng.randrange(80))) for _ in range(60)]
+    keys, values, offsets = analyze(texts, DedupOptions())
+    normalized = [re.sub(r"\s+", " ", unicodedata.normalize("NFKC", t or "").lower()).strip() for t in texts]
+    for i, text in enumerate(texts):
+        assert keys[i] == exact_key(text) and (keys[i] is None) == (normalized[i] == "")
+        assert np.array_equal(values[offsets[i] : offsets[i + 1]], features(text))
+        words = re.findall(r"\w+", (text or "").lower())
+        assert len(features(text, DedupOptions(ngram=1))) == len(set(words))
+        grams = {tuple(words[j : j + 5]) for j in range(max(1, len(words) - 4))} if words else set()
+        assert len(features(text)) == len(grams)
+    same = [(a, b) for a in range(len(texts)) for b in range(len(texts)) if normalized[a] == normalized[b]]
+    assert all(keys[a] == keys[b] for a, b in same)
+    assert sum(keys[a] == keys[b] and keys[a] is not None for a in range(len(texts)) for b in range(len(texts))) == sum(
+        normalized[a] == normalized[b] != "" for a, b in same
+    )
 
 
 def test_minhash_signature_agreement_estimates_jaccard_and_is_seeded():
     options = DedupOptions(num_hashes=400, bands=400)
-    hasher = FeatureHasher(options)
-    a, b = hasher.features(prose(1, 400)), hasher.features(edited(prose(1, 400), 2, 30))
-    sig = signatures([a, b], hash_seeds(options))
+    a, b = features(prose(1, 400), options), features(edited(prose(1, 400), 2, 30), options)
+    sig = signature_of([a, b], options)
     assert abs((sig[0] == sig[1]).mean() - jaccard(a, b)) < 0.08
-    assert np.array_equal(sig, signatures([a, b], hash_seeds(options)))  # fixed seeds: same every process
-    buckets, splits = band_keys(signatures([a, a], hash_seeds(DedupOptions())), DedupOptions())
+    assert np.array_equal(sig, signature_of([a, b], options))  # fixed seeds: same every process
+    buckets, splits = band_keys(signature_of([a, a], DedupOptions()), DedupOptions())
     assert buckets.shape == (2, 10) and np.array_equal(buckets[0], buckets[1]) and np.array_equal(splits[0], splits[1])
 
 
@@ -73,7 +112,7 @@ def test_classifier_features_match_spark_hashing_tf(spark):
     options = DedupOptions(features="classifier", num_features=1 << 10)
     tokens = Tokenizer(inputCol="text", outputCol="tokens").transform(spark.createDataFrame([(text,)], "text string"))
     vector = HashingTF(inputCol="tokens", outputCol="tf", numFeatures=1 << 10).transform(tokens).first()["tf"]
-    assert FeatureHasher(options).features(text).tolist() == sorted(vector.indices.tolist())
+    assert features(text, options).tolist() == sorted(vector.indices.tolist())
     assert murmur3_x86_32(b"") == 142593372  # Spark: Murmur3_x86_32.hashUnsafeBytes2(empty, seed 42)
 
 
@@ -94,16 +133,27 @@ def union_find_components(edges):
     return {node: find(node) for node in parent}
 
 
-def test_connected_components_match_union_find(spark):
+def random_graph():
     rng = random.Random(3)
-    chain = [(i, i + 1) for i in range(24)]  # a long path: needs the logarithmic rounds
+    chain = [(i, i + 1) for i in range(24)][::-1]  # a long path: needs the logarithmic rounds
     random_edges = [(rng.randrange(100, 400), rng.randrange(100, 400)) for _ in range(250)]
-    edges = chain + random_edges + [(1000, 1000)]
+    return chain + random_edges + [(1000, 1000)]
+
+
+def test_driver_components_match_union_find():
+    edges = [e for e in random_graph() if e[0] != e[1]]
+    nodes, components = driver_components(np.array([e[0] for e in edges]), np.array([e[1] for e in edges]))
+    assert dict(zip(nodes.tolist(), components.tolist())) == union_find_components(edges)
+    assert len(driver_components(np.empty(0, np.int64), np.empty(0, np.int64))[0]) == 0
+
+
+@pytest.mark.parametrize("driver_edges", [0, 100])  # all rounds on Spark; rounds, then the driver
+def test_connected_components_match_union_find(spark, driver_edges):
+    edges = random_graph()
     frame = spark.createDataFrame(edges, "src long, dst long").repartition(3)
-    found = {r["node"]: r["component"] for r in connected_components(frame).collect()}
-    expected = {n: c for n, c in union_find_components([e for e in edges if e[0] != e[1]]).items()}
-    assert found == expected
-    assert connected_components(frame.limit(0)).count() == 0
+    found = {r["node"]: r["component"] for r in connected_components(frame, driver_edges).collect()}
+    assert found == union_find_components([e for e in edges if e[0] != e[1]])
+    assert connected_components(frame.limit(0), driver_edges).count() == 0
 
 
 def frames(spark, rows_by_dataset, partitions=2):
@@ -136,9 +186,12 @@ def survivor_corpus():
 
 
 def test_survivor_rule_and_cross_dataset_removal(spark, tmp_path):
-    summary = deduplicate(
-        spark, frames(spark, survivor_corpus()), str(tmp_path), DedupOptions(), priority=["books", "crawl"]
-    )
+    inputs = frames(spark, survivor_corpus())
+    spark.sparkContext.setJobGroup("dedup-survivor", "dedup-survivor")
+    summary = deduplicate(spark, inputs, str(tmp_path), DedupOptions(), priority=["books", "crawl"])
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup("dedup-survivor")
+    spark.sparkContext.setJobGroup("tests", "tests")
+    assert len(jobs) <= 60  # no per-round jobs: components finish on the driver (was ~100 jobs a run)
     removed = read_removals(spark, tmp_path)
     # cluster 1: books outranks crawl, whatever the quality score: b1 survives, c3 is c1's exact copy
     assert {

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from test_pipeline import write_config
 
-from curation.classify import PIPELINE_CLASS, FilterJob, TrainClassifierJob
+from curation.classifier import PIPELINE_CLASS, ClassifierJob
+from curation.classify import ClassifyJob
 from curation.decontaminate import DecontaminateJob
 from curation.dedup import DedupJob
 from curation.errors import EXIT_BAD_INPUT, ConfigError
@@ -55,11 +56,11 @@ def test_every_stage_refuses_an_input_without_a_text_column(sample_dir, no_text,
     webtext = sample_dir / "reference" / "webtext.jsonl.gz"
     out = tmp_path / "out"
     runs = {
-        "train_classifier": (
-            TrainClassifierJob(),
+        "classifier": (
+            ClassifierJob(),
             ["--positive", f"webtext={webtext}", "--negative", f"crawl={no_text}", "--model", str(out)],
         ),
-        "filter": (FilterJob(), ["--model", str(model), "--input", str(no_text), "--output", str(out)]),
+        "classify": (ClassifyJob(), ["--model", str(model), "--input", str(no_text), "--output", str(out)]),
         "dedup": (
             DedupJob(),
             ["--dataset", f"crawl={no_text}", "--dataset", f"webtext={webtext}", "--output", str(out)],
@@ -96,12 +97,12 @@ def test_an_output_that_cannot_be_written_is_one_line_before_spark(sample_dir, i
     assert one_error_line(capsys) == f"dedup: error: cannot write output {output}: {immutable}: Operation not permitted"
     nested = immutable / "runs" / "model"  # missing parents are created, in the nearest existing directory
     assert (
-        TrainClassifierJob().main(
+        ClassifierJob().main(
             ["--positive", f"webtext={webtext}", "--negative", f"crawl={webtext}", "--model", str(nested)]
         )
         == 2
     )
-    assert one_error_line(capsys).startswith(f"train_classifier: error: cannot write output {nested}: {immutable}: ")
+    assert one_error_line(capsys).startswith(f"classifier: error: cannot write output {nested}: {immutable}: ")
 
 
 def test_pipeline_checks_its_inputs_and_run_directory_before_spark(sample_dir, no_text, immutable, tmp_path, capsys):

@@ -23,11 +23,10 @@ from curation.extract import (
     OUTCOMES,
     ExtractJob,
     ExtractOptions,
-    decode_html,
     doc_id_for,
-    extract_text,
     process_archive,
 )
+from curation.html_text import decode_html, extract_text
 from curation.settings import PROJECT_ROOT
 from curation.sources import RetryPolicy, download_http, expand_inputs
 from curation.spark import check_java
@@ -105,9 +104,9 @@ def test_html_bombs_are_counted_not_fatal(tmp_path):
 def test_slow_extractor_hits_the_time_limit(tmp_path, monkeypatch):
     import time
 
-    from curation import extract
+    from curation import html_text
 
-    monkeypatch.setitem(extract.EXTRACTORS, "trafilatura", lambda parsed: time.sleep(5) or "late")
+    monkeypatch.setitem(html_text.EXTRACTORS, "trafilatura", lambda parsed: time.sleep(5) or "late")
     path = _single_response_warc(tmp_path / "slow.warc.gz", ARTICLE.encode())
     _, ledger = process_archive(str(path), ExtractOptions(extractor="trafilatura", time_limit_s=0.2))
     assert ledger.outcomes == Counter(timeout=1)

@@ -30,13 +30,10 @@ from curation.mixture import (
     MixtureOptions,
     build_mixture,
     epoch_warnings,
-    parse_dataset_arg,
-    read_weights_file,
-    resolve_mixture,
-    shard_routes,
     upstream_summaries,
-    write_shard_batches,
 )
+from curation.mixture_weights import parse_dataset_arg, read_weights_file, resolve_mixture
+from curation.token_shards import KEY_SPACE, OUTCOMES, key_range, shard_bounds, tokenize_to_runs, write_shard
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, load_gpt2, token_dtype, train_bpe
 
 VOCAB = 1024
@@ -204,34 +201,72 @@ def test_token_dtype_is_uint16_when_the_vocabulary_fits():
     assert token_dtype(50_257) == np.uint16 and token_dtype(65_536) == np.uint16 and token_dtype(65_537) == np.uint32
 
 
-def test_shard_writer_names_files_by_content_and_writes_uint32_for_large_vocabularies(corpora, tmp_path):
+def key_batches(rows: list[tuple[int, str]], tasks: int, seed: int) -> list[list[pa.RecordBatch]]:
+    """(key, text) rows as `tasks` Spark-like partitions of shuffled batches of (key, text_key, outcome, text)."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    parts = np.array_split(order, tasks)
+    batches = []
+    for part in parts:
+        chunk = [rows[i] for i in part]
+        batch = pa.record_batch(
+            {
+                "key": pa.array(np.array([k for k, _ in chunk], dtype=np.uint64).view(np.int64)),
+                "text_key": pa.array(
+                    [int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little", signed=True) for _, t in chunk],
+                    pa.int64(),
+                ),
+                "outcome": pa.array([OUTCOMES.index("tokenized" if t else "empty_text") for _, t in chunk], pa.int8()),
+                "text": pa.array([t for _, t in chunk], pa.string()),
+            }
+        )
+        batches.append([batch.slice(0, len(chunk) // 2), batch.slice(len(chunk) // 2)])
+    return batches
+
+
+def test_shard_bounds_cover_the_key_space_and_key_range_finds_the_edges():
+    assert shard_bounds(1) == [0, KEY_SPACE] and shard_bounds(4)[2] == 1 << 63
+    keys = np.array([0, 5, 1 << 63, KEY_SPACE - 1], dtype=np.uint64)
+    assert [key_range(keys, low, high) for low, high in zip(shard_bounds(2), shard_bounds(2)[1:])] == [(0, 2), (2, 4)]
+    assert key_range(keys, 1, 5) == (1, 1) and key_range(keys, 0, KEY_SPACE) == (0, 4)
+
+
+def test_shards_are_the_same_bytes_however_the_documents_are_split_into_tasks(corpora, tmp_path):
+    """Runs from 1, 3 or 7 tasks (documents in other orders, other batches) merge into the same shard files;
+    uint32 shards hold the same ids as uint16 ones, and every file is named by its content."""
     texts = [t for _, t in corpora["wiki"]]
     tokenizer = train_bpe(texts, VOCAB)
-    batch = pa.record_batch(
-        {"shard": pa.array([0] * 3 + [1] * 2, pa.int64()), "doc_id": [str(i) for i in range(5)], "text": texts[:5]}
-    )
+    keys = np.random.default_rng(0).integers(0, 2**64, len(texts), dtype=np.uint64, endpoint=False).tolist()
+    rows = [*zip(keys, texts), (keys[0], texts[1]), (keys[1], "")]  # a shared key, and an empty text
+    shards = 3
     written = {}
-    for dtype in ("<u2", "<u4"):
-        (tmp_path / dtype).mkdir()
-        rows = [
+    for tasks, dtype in ((1, "<u2"), (3, "<u2"), (7, "<u2"), (2, "<u4")):
+        out = tmp_path / f"{tasks}-{dtype}"
+        (out / "runs").mkdir(parents=True)
+        metas = [
             row
-            for out in write_shard_batches(
-                [batch], shard_dir=str(tmp_path / dtype), tokenizer_json=tokenizer.to_str(), dtype=dtype
+            for batches in key_batches(rows, tasks, seed=tasks)
+            for result in tokenize_to_runs(
+                batches, run_dir=str(out / "runs"), tokenizer_json=tokenizer.to_str(), dtype=dtype
             )
-            for row in out.to_pylist()
+            for row in result.to_pylist()
         ]
-        assert [(r["shard"], r["documents"]) for r in rows] == [(0, 3), (1, 2)]
-        for row in rows:
-            data = (tmp_path / dtype / row["tokens_file"]).read_bytes()
-            assert (
-                row["tokens_file"] == row["sha256"][:20] + ".bin" and hashlib.sha256(data).hexdigest() == row["sha256"]
-            )
+        assert sum(m["tokenized"] for m in metas) == len(texts) + 1 and sum(m["empty_text"] for m in metas) == 1
+        runs = sorted(m["run"] for m in metas if m["run"])
+        shard_rows = [write_shard(runs, k, shards, str(out), np.dtype(dtype)) for k in range(shards)]
+        assert sum(r["documents"] for r in shard_rows) == len(texts) + 1
+        for row in shard_rows:
+            data = (out / row["tokens_file"]).read_bytes()
+            assert row["tokens_file"] == row["sha256"][:20] + ".bin"
+            assert hashlib.sha256(data).hexdigest() == row["sha256"]
             assert len(data) == row["bytes"] == row["tokens"] * np.dtype(dtype).itemsize
-            offsets = np.load(tmp_path / dtype / row["index_file"])
+            offsets = np.load(out / row["index_file"])
             assert offsets[0] == 0 and offsets[-1] == row["tokens"] and len(offsets) == row["documents"] + 1
-        written[dtype] = [np.fromfile(tmp_path / dtype / r["tokens_file"], dtype=dtype) for r in rows]
-    assert all(np.array_equal(a, b) for a, b in zip(written["<u2"], written["<u4"]))
-    assert not list(tmp_path.glob("*/.tmp-*"))
+        written[(tasks, dtype)] = (shard_rows, [np.fromfile(out / r["tokens_file"], dtype=dtype) for r in shard_rows])
+        assert not list(out.glob(".tmp-*"))
+    first_rows, first_tokens = written[(1, "<u2")]
+    for tasks in (3, 7):
+        assert written[(tasks, "<u2")][0] == first_rows
+    assert all(np.array_equal(a, b) for a, b in zip(first_tokens, written[(2, "<u4")][1]))
 
 
 def test_real_text_round_trips(shared_data):
@@ -247,18 +282,6 @@ def test_real_text_round_trips(shared_data):
 
 
 # --- the Spark job and the manifest -----------------------------------------------------------
-
-
-def test_every_shard_gets_a_spark_task_of_its_own(spark):
-    from pyspark.sql import functions as F
-
-    routes = F.array(*[F.lit(route).cast("bigint") for route in shard_routes(spark, 7)])
-    frame = (
-        spark.range(7).withColumn("route", F.element_at(routes, (F.col("id") + 1).cast("int"))).repartition(7, "route")
-    )
-    assert sorted((row.id, row.p) for row in frame.select("id", F.spark_partition_id().alias("p")).collect()) == [
-        (k, k) for k in range(7)
-    ]
 
 
 def test_manifest_validates_against_its_schema(built):
@@ -316,7 +339,8 @@ def test_decoded_shards_give_back_the_documents_separated_by_eot(built, corpora)
 
 
 def test_same_shards_whatever_the_input_partitioning(spark, built, corpora, tmp_path):
-    """Four input files in another order, through the CLI entry point: byte-identical shards."""
+    """Four input files in another order, split into many more tasks, through the CLI entry point:
+    byte-identical shards, the same checksums in the manifest and the same counts."""
     args = [
         "--dataset",
         f"web={write_parquet(corpora['web'], tmp_path / 'in' / 'web', 4)}:3",
@@ -346,6 +370,8 @@ def test_same_shards_whatever_the_input_partitioning(spark, built, corpora, tmp_
     again = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert again["tokenizer"]["sha256"] == first["tokenizer"]["sha256"]
     assert [d["shards"] for d in again["datasets"]] == [d["shards"] for d in first["datasets"]]
+    outcomes = [json.loads((out / "summary.json").read_text())["outcomes"] for out in (built, tmp_path / "out")]
+    assert outcomes[0] == outcomes[1]  # the same documents, drops and characters
 
 
 def test_corrupted_shard_fails_checksum_verification(built, tmp_path):

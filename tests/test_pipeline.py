@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 from test_extract import FlakyHandler, warcio_record_count
 
-from curation.decontaminate import DecontaminateJob
-from curation.dedup import DedupJob
 from curation.errors import ConfigError
 from curation.extract import ExtractJob
 from curation.job import partial_path
-from curation.pipeline import STAGES, PipelineJob, RaisingParser, conservation_checks, load_config, option_argv, plan
-from curation.rules.stage import RulesJob
+from curation.pipeline import PipelineJob, conservation_checks, load_config, option_argv, plan
 from curation.sample import generate_sample
 from curation.settings import PROJECT_ROOT
+from curation.stage import RunLayout
+from curation.stages import STAGE_NAMES, STAGES
+
+STAGE = dict(zip(STAGE_NAMES, STAGES))
 
 
 def write_config(path: Path, run_dir: Path, crawl: list[str], sample: Path, **extra: str) -> Path:
@@ -83,7 +84,7 @@ def stage_lines(text: str) -> dict[str, str]:
     lines = {}
     for line in text.splitlines():
         words = line.split()
-        if len(words) > 2 and words[0] == "pipeline:" and words[1] in STAGES and "documents" in line:
+        if len(words) > 2 and words[0] == "pipeline:" and words[1] in STAGE_NAMES and "documents" in line:
             lines[words[1]] = line
     return lines
 
@@ -140,7 +141,7 @@ def baseline(spark, sample_dir, crawl, tmp_path_factory):
 def test_config_mistakes_are_one_line_before_spark(sample_dir, tmp_path):
     good = write_config(tmp_path / "good.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
     stages = plan(load_config(str(good)))
-    assert [s.name for s in stages] == list(STAGES)
+    assert [s.name for s in stages] == list(STAGE_NAMES)
     assert stages[0].input_files == sorted(str(p) for p in (sample_dir / "crawl").iterdir())
 
     def error(old: str, new: str) -> str:
@@ -216,9 +217,8 @@ def test_every_stage_is_checked_before_the_first_runs(sample_dir, tmp_path):
 
 
 def test_a_stage_table_is_its_jobs_options():
-    parser = ExtractJob().parser(RaisingParser)
     table = {"input": ["a.warc.gz", "b.warc.gz"], "max_html_bytes": 5e6, "time_limit": 2.5, "resume": False}
-    assert option_argv(parser, "extract", {k: v for k, v in table.items() if k != "resume"}, "x:") == [
+    assert option_argv(STAGE["extract"], {k: v for k, v in table.items() if k != "resume"}, "x:") == [
         "--input",
         "a.warc.gz",
         "b.warc.gz",
@@ -227,27 +227,24 @@ def test_a_stage_table_is_its_jobs_options():
         "--time-limit",
         "2.5",
     ]
-    dedup = DedupJob().parser(RaisingParser)
-    assert option_argv(dedup, "dedup", {"priority": ["webtext", "crawl"], "threshold": 0.8}, "x:") == [
+    assert option_argv(STAGE["dedup"], {"priority": ["webtext", "crawl"], "threshold": 0.8}, "x:") == [
         "--priority",
         "webtext,crawl",
         "--threshold",
         "0.8",
     ]
-    decontaminate = DecontaminateJob().parser(RaisingParser)
-    assert option_argv(decontaminate, "decontaminate", {"ngram": ["lambada=8", "piqa=auto"]}, "x:") == [
+    assert option_argv(STAGE["decontaminate"], {"ngram": ["lambada=8", "piqa=auto"]}, "x:") == [
         "--ngram",
         "lambada=8",
         "--ngram",
         "piqa=auto",
     ]
-    rules = RulesJob().parser(RaisingParser)
     table = {
         "blocklists": {"adult": "a/domains", "phishing": "p"},
         "languages": ["en", "de"],
         "gopher_max_top_ngram_chars": [0.2, 0.18, 0.16],
     }
-    assert option_argv(rules, "rules", table, "x:") == [
+    assert option_argv(STAGE["rules"], table, "x:") == [
         "--blocklist",
         "adult=a/domains",
         "--blocklist",
@@ -258,9 +255,26 @@ def test_a_stage_table_is_its_jobs_options():
         "0.2,0.18,0.16",
     ]
     with pytest.raises(ConfigError, match=r"\[extract\] resume is set by the pipeline"):
-        option_argv(parser, "extract", {"resume": True}, "x:")
+        option_argv(STAGE["extract"], {"resume": True}, "x:")
     with pytest.raises(ConfigError, match="must be a number, a string or a list"):
-        option_argv(dedup, "dedup", {"threshold": True}, "x:")
+        option_argv(STAGE["dedup"], {"threshold": True}, "x:")
+
+
+def test_every_stage_declares_a_contract_its_job_and_the_list_agree_with():
+    """What a stage says the pipeline sets is what its wiring sets, and only options its job has; its upstream
+    stages come before it; whatever stage comes before, a crawl reader reads the last one's kept documents."""
+    reference = {"webtext": "webtext=w.jsonl"}
+    run = RunLayout("RUN", STAGES, reference, {"cc": ("crawl", 0.6), "web": ("webtext", None)})
+    for index, stage in enumerate(STAGES):
+        assert set(stage.upstream) <= set(STAGE_NAMES[:index]), stage.name
+        parser = stage.job.parser()
+        flags = [word.split("=")[0] for word in stage.wire(run, "OUT") if word.startswith("--")]
+        assert {parser._option_string_actions[flag].dest for flag in flags} == set(stage.set_by_pipeline), stage.name
+        assert {action.dest for action in parser._actions} >= {*stage.input_options, *stage.required} - {"datasets"}
+    assert run.crawl("classify") == os.path.join("RUN", "rules", "kept")
+    assert run.crawl("dedup") == os.path.join("RUN", "classify", "kept")
+    without_rules = RunLayout("RUN", tuple(s for s in STAGES if s.name != "rules"), reference, {})
+    assert without_rules.crawl("classifier") == os.path.join("RUN", "extract", "documents")
 
 
 def test_rules_table_puts_the_stage_between_extract_and_the_classifier(sample_dir, tmp_path):
@@ -278,6 +292,13 @@ def test_rules_table_puts_the_stage_between_extract_and_the_classifier(sample_di
     assert "rules" not in stages and extracted in stages["classify"].argv("O")
 
 
+def conservation(summaries: dict, written: dict) -> list[dict]:
+    """The conservation checks of a run of the stages that wrote `summaries`."""
+    run = RunLayout("run", tuple(s for s in STAGES if s.name in summaries), {}, {})
+    counts = {stage.name: stage.counts(summaries[stage.name]) for stage in run.stages}
+    return conservation_checks(run, counts, written)
+
+
 def test_conservation_checks_find_lost_documents():
     summaries = {
         "extract": {"records": 10, "outcomes": {"extracted": 6, "not_html": 4}},
@@ -289,21 +310,21 @@ def test_conservation_checks_find_lost_documents():
         "classify": {"crawl": {"out": 4, "rejected": 2}},
         "dedup": {"crawl": {"out": 3, "rejected": 1}},
     }
-    checks = conservation_checks(summaries, written, {})
+    checks = conservation(summaries, written)
     assert checks and all(c["holds"] for c in checks)
     summaries["dedup"]["datasets"]["crawl"]["kept"] = 2  # one document vanished
-    broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
+    broken = [c["check"] for c in conservation(summaries, written) if not c["holds"]]
     assert broken == [
         "dedup/crawl: documents in = out + removed_exact + removed_fuzzy",
         "dedup/crawl: out in the summary = rows written",
     ]
     summaries["dedup"]["datasets"]["crawl"].update(documents_in=5, kept=4)  # one appeared from nowhere
-    broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
+    broken = [c["check"] for c in conservation(summaries, written) if not c["holds"]]
     assert broken == ["dedup/crawl: out in the summary = rows written", "classify/crawl out = dedup/crawl in"]
     # with the rules stage, classify reads what rules kept
     summaries["rules"] = {"documents_in": 6, "kept": 5, "rejected_by_reason": {"language:not_listed": 1}}
     written["rules"] = {"crawl": {"out": 5, "rejected": 1}}
-    broken = [c["check"] for c in conservation_checks(summaries, written, {}) if not c["holds"]]
+    broken = [c["check"] for c in conservation(summaries, written) if not c["holds"]]
     assert "rules/crawl out = classify/crawl in" in broken and "extract/crawl out = rules/crawl in" not in broken
     assert "rules/crawl: documents in = out + language:not_listed" not in broken
 
@@ -321,7 +342,7 @@ def test_run_is_atomic_conserved_and_writes_the_funnel(baseline):
     funnel_md = (run / "funnel.md").read_text()
     assert (run / "funnel.png").stat().st_size > 0 and "\n| stage | dataset |" in funnel_md
     assert funnel_md.startswith("Data: ") and "GENERATED by curation.sample" in funnel_md  # the sample says so
-    for stage in STAGES:
+    for stage in STAGE_NAMES:
         marker = json.loads((run / stage / "_SUCCESS").read_text())
         assert marker["stage"] == stage and len(marker["fingerprint"]) == 64
         assert (
@@ -372,18 +393,18 @@ def test_http_source_failing_twice_is_retried_and_read_whole(spark, baseline, cr
 
 def test_rerun_skips_unchanged_stages_and_redoes_changed_ones(baseline, tmp_path, capsys):
     run, config_args, _ = baseline
-    markers = {stage: (run / stage / "_SUCCESS").stat().st_mtime_ns for stage in STAGES}
+    markers = {stage: (run / stage / "_SUCCESS").stat().st_mtime_ns for stage in STAGE_NAMES}
     capsys.readouterr()
     assert run_pipeline(run.parent / "run.toml") == 0
     lines = stage_lines(capsys.readouterr().out)
-    assert all("unchanged, skipped" in lines[stage] for stage in STAGES)
-    assert markers == {stage: (run / stage / "_SUCCESS").stat().st_mtime_ns for stage in STAGES}
+    assert all("unchanged, skipped" in lines[stage] for stage in STAGE_NAMES)
+    assert markers == {stage: (run / stage / "_SUCCESS").stat().st_mtime_ns for stage in STAGE_NAMES}
 
     # a moved run is still up to date; a changed mixture parameter re-runs the mixture alone
     config = copy_run(run, tmp_path / "moved", {**config_args, "mixture": "shard_text_mb = 0.05"})
     assert run_pipeline(config) == 0
     lines = stage_lines(capsys.readouterr().out)
-    assert all("unchanged, skipped" in lines[stage] for stage in STAGES[:-1])
+    assert all("unchanged, skipped" in lines[stage] for stage in STAGE_NAMES[:-1])
     assert "documents/s" in lines["mixture"]
     assert len(json.loads((tmp_path / "moved" / "mixture" / "manifest.json").read_text())["datasets"][0]["shards"]) > 1
 
@@ -402,7 +423,7 @@ def test_half_written_output_is_redone(spark, baseline, tmp_path, capsys):
     out = capsys.readouterr().out
     lines = stage_lines(out)
     assert "documents/s" in lines["dedup"]
-    assert all("unchanged, skipped" in lines[s] for s in STAGES if s != "dedup")
+    assert all("unchanged, skipped" in lines[s] for s in STAGE_NAMES if s != "dedup")
     assert f"dedup: wrote {tmp_path / 'run' / 'dedup'}/<dataset>/" in out  # where it is, not where it was written
     assert not crashed.exists()
     assert run_outputs(spark, tmp_path / "run") == run_outputs(spark, run)

@@ -6,23 +6,34 @@ import os
 from curation.report import ORIGIN_FILES, funnel, funnel_markdown, write_funnel
 
 
+def decontaminated(documents_in: int, chars_out: int, **outcomes: int) -> dict:
+    """One dataset's row of decontaminate's summary: every outcome counted, 0 unless given."""
+    names = ("unchanged", "changed", "no_text", "dropped_too_many_pieces", "dropped_nothing_left")
+    return {"documents_in": documents_in, "chars_out": chars_out} | {name: outcomes.get(name, 0) for name in names}
+
+
 def test_funnel_follows_the_crawl_through_every_stage(tmp_path):
     summaries = {
         "extract": {"records": 100, "documents": 40, "outcomes": {"extracted": 40, "not_response": 60}},
         "rules": {"documents_in": 40, "kept": 35, "rejected_by_reason": {"language:not_listed": 5}},
-        "classify": {"documents_in": 35, "kept": 30},
-        "dedup": {"datasets": {"crawl": {"documents_in": 30, "kept": 25}, "webtext": {"documents_in": 9, "kept": 9}}},
-        "decontaminate": {
+        "classify": {"documents_in": 35, "kept": 30, "rejected_by_reason": {"pareto_draw": 5}},
+        "dedup": {
             "datasets": {
-                "crawl": {"documents_in": 25, "dropped": 1, "chars_out": 5000},
-                "webtext": {"documents_in": 9, "dropped": 0, "chars_out": 900},
+                "crawl": {"documents_in": 30, "kept": 25, "removed_exact": 3, "removed_fuzzy": 2},
+                "webtext": {"documents_in": 9, "kept": 9, "removed_exact": 0, "removed_fuzzy": 0},
             }
         },
+        "decontaminate": {
+            "datasets": {
+                "crawl": decontaminated(25, unchanged=20, changed=4, dropped_nothing_left=1, chars_out=5000),
+                "webtext": decontaminated(9, unchanged=9, chars_out=900),
+            }
+        },
+        "mixture": {"outcomes": {"common_crawl": {"documents_in": 24, "tokenized": 24, "chars": 5000}}},
     }
     for stage, summary in summaries.items():
         (tmp_path / stage).mkdir()
         (tmp_path / stage / "summary.json").write_text(json.dumps(summary))
-    (tmp_path / "mixture").mkdir()
     (tmp_path / "mixture" / "manifest.json").write_text(
         json.dumps({"datasets": [{"name": "common_crawl", "documents": 24, "tokens": 1200}]})
     )
@@ -50,14 +61,14 @@ def test_funnel_characters_for_every_stage(tmp_path):
 
     summaries = {
         "extract": {"records": 10, "documents": 3, "chars": 900, "outcomes": {"extracted": 3, "not_response": 7}},
-        "classify": {"documents_in": 3, "kept": 2},  # no chars: counted from kept/'s n_chars
+        "classify": {"documents_in": 3, "kept": 2, "rejected_by_reason": {"pareto_draw": 1}},  # no chars: from kept/
         "dedup": {
             "datasets": {
-                "crawl": {"documents_in": 2, "kept": 2, "chars": 700},
-                "webtext": {"documents_in": 2, "kept": 2},
+                "crawl": {"documents_in": 2, "kept": 2, "removed_exact": 0, "removed_fuzzy": 0, "chars": 700},
+                "webtext": {"documents_in": 2, "kept": 2, "removed_exact": 0, "removed_fuzzy": 0},
             }
         },  # no chars: counted from the texts
-        "decontaminate": {"datasets": {"crawl": {"documents_in": 2, "dropped": 0, "chars_out": 650}}},
+        "decontaminate": {"datasets": {"crawl": decontaminated(2, unchanged=2, chars_out=650)}},
         "mixture": {"outcomes": {"common_crawl": {"documents_in": 2, "tokenized": 2, "chars": 650}}},
     }
     for stage, summary in summaries.items():

@@ -19,8 +19,8 @@ from curation.manifest import (  # noqa: E402
     file_sha256,
     load_manifest,
 )
-from curation.mixture import ShardWriter  # noqa: E402
 from curation.model import GPT, PRESETS, CausalSelfAttention, GPTConfig, model_config  # noqa: E402
+from curation.token_shards import ShardWriter  # noqa: E402
 from curation.tokenizer import EOT, document_encoder, encode_documents, eot_id, token_dtype, train_bpe, vocab_size  # noqa: E402
 from curation.train import (  # noqa: E402
     TrainConfig,

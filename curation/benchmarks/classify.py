@@ -1,4 +1,4 @@
-"""`make bench-classifier`: train the quality classifier on the shared reference corpora against real crawl
+"""`make bench-classify`: train the quality classifier on the shared reference corpora against real crawl
 text only (the shared html/ pages and the shared WARC files' pages), report its site-grouped held-out metrics,
 then time the filter job against a plain Python loop scoring the same real pages."""
 
@@ -12,18 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.classify import (
-    HOLDOUT_UNITS,
-    UNIT_53,
-    CorpusSpec,
-    filter_documents,
-    lomax_draw,
-    read_documents,
-    score_column,
-    train_classifier,
-)
+from curation.classifier import HOLDOUT_UNITS, UNIT_53, score_column, train_classifier
+from curation.classify import filter_documents, lomax_draw
+from curation.corpora import CorpusSpec, read_documents
 from curation.features import murmur3_x86_32, spark_tokens
-from curation.realcrawl import declared_url
+from curation.urls import declared_url
 
 
 def loop_filter(
@@ -80,7 +73,7 @@ def html_pages_to_documents(html_dir: Path, output: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.extract import extract_resiliparse, parse_html
+    from curation.html_text import extract_resiliparse, parse_html
 
     output.mkdir(parents=True, exist_ok=True)
     counts = {}

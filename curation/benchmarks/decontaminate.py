@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 
+from curation.benchmark_sets import BenchmarkSet, load_benchmarks
 from curation.benchmarks.harness import (
     bench_parser,
     best_of,
@@ -26,16 +27,8 @@ from curation.benchmarks.realpages import (
     extracted_documents,
     generated_documents,
 )
-from curation.decontaminate import (
-    BenchmarkSet,
-    CutPolicy,
-    contamination,
-    decontaminate,
-    decontaminate_text,
-    find_hits,
-    format_report,
-    load_benchmarks,
-)
+from curation.decontaminate import contamination, decontaminate, format_report
+from curation.ngram_overlap import CutPolicy, decontaminate_text, find_hits
 from curation.settings import shared_data_dir
 
 REFERENCE_SETS = ("webtext", "wikipedia", "books")

@@ -1,6 +1,7 @@
-"""`make bench-dedup`: the dedup job vs a plain datasketch loop on the real-page crawl (100,000 responses
-with planted exact and near-duplicate copies), precision and recall against the crawl's truth file,
-time for 4x the documents, and the threshold curve on controlled edits of real documents."""
+"""`make bench-dedup`: the dedup job vs two plain single-process loops (datasketch, and numpy over the same
+MinHash core) on the real-page crawl (100,000 responses with planted exact and near-duplicate copies),
+precision and recall against the crawl's truth file, time for 4x the documents, the time and Spark job count
+of a 1,000-document input, and the threshold curve on controlled edits of real documents."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import random
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +31,8 @@ from curation.benchmarks.realpages import (
     generated_documents,
     read_truth,
 )
-from curation.dedup import (
-    DedupOptions,
-    FeatureHasher,
-    band_keys,
-    deduplicate,
-    exact_key,
-    hash_seeds,
-    jaccard,
-    signatures,
-)
+from curation.dedup import DedupOptions, deduplicate
+from curation.minhash import analyze, band_keys, document_features, hash_family, jaccard, signatures
 from curation.sample import word_ngram_jaccard
 
 # ---------------------------------------------------------------- evaluation: controlled edits of real documents
@@ -105,18 +99,20 @@ def evaluate_pairs(
 ) -> dict:
     """Precision and recall of LSH candidates + Jaccard verification on labelled pairs, per edit and threshold.
 
-    A pair is found at threshold t when the two documents share an LSH bucket and their Jaccard is >= t.
-    Precision counts found `unrelated` pairs as false; recall is over edited pairs with true Jaccard >=
-    `positive_jaccard` (the issue's target), and per edit type over all its pairs.
+    A pair is found at threshold t when the two documents share `min_shared_bands` LSH buckets (as the job
+    requires before it verifies) and their Jaccard is >= t. Precision counts found `unrelated` pairs as false;
+    recall is over edited pairs with true Jaccard >= `positive_jaccard` (the issue's target), and per edit
+    type over all its pairs.
     """
-    hasher, seeds = FeatureHasher(options), hash_seeds(options)
+    family, need = hash_family(options), min(options.min_shared_bands, options.bands)
     rows = []
     for kind, rate, a, b in pairs:
-        fa, fb = hasher.features(a), hasher.features(b)
+        fa, fb = document_features(a, options), document_features(b, options)
         if len(fa) == 0 or len(fb) == 0:
             continue
-        buckets, _ = band_keys(signatures([fa, fb], seeds), options)
-        rows.append((kind, rate, jaccard(fa, fb), bool((buckets[0] == buckets[1]).any())))
+        offsets = np.array([0, len(fa), len(fa) + len(fb)])
+        buckets, _ = band_keys(signatures(np.concatenate([fa, fb]), offsets, family), options)
+        rows.append((kind, rate, jaccard(fa, fb), int((buckets[0] == buckets[1]).sum()) >= need))
     curve = {}
     for t in thresholds:
         found = [r for r in rows if r[3] and r[2] >= t]
@@ -155,14 +151,9 @@ def reference_texts(limit: int = 1500) -> list[str]:
     return texts
 
 
-def loop_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, priority: list[str]) -> dict:
-    """The plain single-process baseline: datasketch MinHash + MinHashLSH, the same verification and
-    survivor rule, union-find clusters. Returns {(dataset, doc_id): survivor (dataset, doc_id)} for removals."""
-    from datasketch import MinHash, MinHashLSH
-
-    hasher = FeatureHasher(options)
-    lsh = MinHashLSH(num_perm=options.num_hashes, params=(options.bands, options.rows))
-    features, by_exact, parent = {}, {}, {}
+def union_find():
+    """(find, union) over hashable keys; a root is the smaller key of the two it joins."""
+    parent: dict = {}
 
     def find(x):
         while parent.get(x, x) != x:
@@ -174,26 +165,23 @@ def loop_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupO
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
+    return parent, find, union
+
+
+def analyzed(datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, priority: list[str], batch: int):
+    """(key, exact key, feature set) of every document in priority order, analyzed `batch` texts at a time by
+    the job's own core (curation.minhash)."""
     for name in priority:
-        for doc_id, text in datasets[name]:
-            key = (name, doc_id)
-            exact = exact_key(text)
-            if exact is None:
-                continue
-            if exact in by_exact:
-                union(by_exact[exact], key)
-                continue
-            by_exact[exact] = key
-            feats = hasher.features(text)
-            if len(feats) == 0:
-                continue
-            features[key] = feats
-            minhash = MinHash(num_perm=options.num_hashes, seed=options.seed)
-            minhash.update_batch(feats.view(np.uint8).reshape(-1, 8))
-            for other in lsh.query(minhash):
-                if jaccard(feats, features[other]) >= options.threshold:
-                    union(key, other)
-            lsh.insert(key, minhash)
+        rows = datasets[name]
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            keys, values, offsets = analyze([text for _, text in chunk], options)
+            for i, (doc_id, _) in enumerate(chunk):
+                yield (name, doc_id), keys[i], values[offsets[i] : offsets[i + 1]]
+
+
+def survivors(parent: dict, find, priority: list[str]) -> dict:
+    """{removed key: survivor key}: the survivor rule without quality scores (the crawl has none)."""
     rank = {name: i for i, name in enumerate(priority)}
     clusters: dict = {}
     for key in set(parent) | set(parent.values()):  # children and their roots
@@ -203,6 +191,71 @@ def loop_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupO
         survivor = min(members, key=lambda k: (rank[k[0]], k[1]))
         removed.update({m: survivor for m in members if m != survivor})
     return removed
+
+
+def loop_deduplicate(
+    datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, priority: list[str], limit: int | None = None
+) -> dict:
+    """The plain single-process baseline: datasketch MinHash + MinHashLSH (over the first `limit` documents), the
+    same features, verification and survivor rule, union-find clusters. {(dataset, doc_id): survivor}."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(num_perm=options.num_hashes, params=(options.bands, options.rows))
+    features, by_exact = {}, {}
+    parent, find, union = union_find()
+    for count, (key, exact, feats) in enumerate(analyzed(datasets, options, priority, 1000)):
+        if limit is not None and count >= limit:
+            break
+        if exact is None:
+            continue
+        if exact in by_exact:
+            union(by_exact[exact], key)
+            continue
+        by_exact[exact] = key
+        if len(feats) == 0:
+            continue
+        features[key] = feats
+        minhash = MinHash(num_perm=options.num_hashes, seed=options.seed)
+        minhash.update_batch(feats.astype(np.uint64).view(np.uint8).reshape(-1, 8))
+        for other in lsh.query(minhash):
+            if jaccard(feats, features[other]) >= options.threshold:
+                union(key, other)
+        lsh.insert(key, minhash)
+    return survivors(parent, find, priority)
+
+
+def numpy_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, priority: list[str]) -> dict:
+    """The second baseline: the job's numpy core in one process, batch by batch; a dict per band links a
+    document to the first document of each of its buckets (the job's star, not all pairs), the same shared-band
+    pre-filter and Jaccard verification, union-find clusters. {(dataset, doc_id): survivor}."""
+    family, need = hash_family(options), min(options.min_shared_bands, options.bands)
+    features, bands, by_exact, first_of = {}, {}, {}, {}
+    parent, find, union = union_find()
+    for name in priority:
+        rows = datasets[name]
+        for start in range(0, len(rows), 2000):
+            chunk = rows[start : start + 2000]
+            keys, values, offsets = analyze([text for _, text in chunk], options)
+            present = np.flatnonzero(np.diff(offsets) > 0)
+            buckets, _ = band_keys(signatures(values, offsets, family), options)
+            band_of = dict(zip(present.tolist(), buckets))
+            for i, (doc_id, _) in enumerate(chunk):
+                key, exact = (name, doc_id), keys[i]
+                if exact is None:
+                    continue
+                if exact in by_exact:
+                    union(by_exact[exact], key)
+                    continue
+                by_exact[exact] = key
+                if i not in band_of:
+                    continue
+                features[key], bands[key] = values[offsets[i] : offsets[i + 1]], band_of[i]
+                firsts = {first_of.setdefault((band, bucket), key) for band, bucket in enumerate(bands[key].tolist())}
+                for other in firsts:
+                    if other != key and int((bands[other] == bands[key]).sum()) >= need:
+                        if jaccard(features[key], features[other]) >= options.threshold:
+                            union(key, other)
+    return survivors(parent, find, priority)
 
 
 PLANTED = {
@@ -284,6 +337,20 @@ def crawl_inputs(spark, responses: int, seed: int, workdir: Path) -> tuple[dict,
     return frames, read_truth(root)
 
 
+def timed_run(spark, frames: dict, output: str, options: DedupOptions, priority: list[str], repeat: int):
+    """(fastest seconds, summary, Spark jobs of the fastest run) of `deduplicate`, after one warm-up run."""
+    deduplicate(spark, frames, f"{output}-warmup", options, priority)
+    tracker, runs = spark.sparkContext.statusTracker(), []
+    for attempt in range(max(1, repeat)):
+        group = f"bench-dedup-{os.path.basename(output)}-{attempt}"
+        spark.sparkContext.setJobGroup(group, group)
+        started = time.perf_counter()
+        summary = deduplicate(spark, frames, output, options, priority)
+        runs.append((time.perf_counter() - started, summary, len(tracker.getJobIdsForGroup(group))))
+    spark.sparkContext.setJobGroup("bench-dedup", "bench-dedup")
+    return min(runs, key=lambda run: run[0])
+
+
 def bench(argv: list[str] | None = None) -> dict:
     parser = bench_parser("bench-dedup")
     parser.add_argument(
@@ -299,16 +366,19 @@ def bench(argv: list[str] | None = None) -> dict:
         help="skip timing a quarter of the responses (4x documents -> x time)",
     )
     parser.add_argument("--eval-docs", type=int, default=1500, help="real reference documents for the edit evaluation")
+    parser.add_argument("--small-docs", type=int, default=1000, help="crawl documents of the small-input timing")
+    parser.add_argument(
+        "--datasketch-docs", type=int, default=20_000, help="documents the (slow) datasketch loop times; 0: all"
+    )
     args = parser.parse_args(argv)
     options, cores = DedupOptions(), args.cores
     workdir = scratch_dir("dedup")
     spark = local_spark("dedup", cores, {"spark.sql.shuffle.partitions": str(4 * cores)})
     frames, truth = crawl_inputs(spark, args.responses, args.seed, workdir)
     priority = ["webtext", "wikipedia", "crawl"]
-    deduplicate(spark, frames, f"{workdir}/warmup", options, priority)
-    spark_seconds, summary = best_of(
-        args.repeat, lambda: deduplicate(spark, frames, f"{workdir}/out", options, priority)
-    )
+    small = {"crawl": frames["crawl"].orderBy("doc_id").limit(args.small_docs).persist()}
+    small_seconds, _, small_jobs = timed_run(spark, small, f"{workdir}/small", options, ["crawl"], args.repeat)
+    spark_seconds, summary, spark_jobs = timed_run(spark, frames, f"{workdir}/out", options, priority, args.repeat)
     removals = {
         r["doc_id"]: r["survivor_doc_id"]
         for r in spark.read.parquet(f"{workdir}/out/removals").filter("dataset = 'crawl'").toLocalIterator()
@@ -316,10 +386,7 @@ def bench(argv: list[str] | None = None) -> dict:
     scaling = None
     if args.scaling:
         quarter, _ = crawl_inputs(spark, args.responses // 4, args.seed, workdir)
-        deduplicate(spark, quarter, f"{workdir}/warmup-q", options, priority)
-        quarter_seconds, _ = best_of(
-            args.repeat, lambda: deduplicate(spark, quarter, f"{workdir}/out-q", options, priority)
-        )
+        quarter_seconds, _, _ = timed_run(spark, quarter, f"{workdir}/out-q", options, priority, args.repeat)
         scaling = round(spark_seconds / quarter_seconds, 2)
     local = {
         name: [(r["doc_id"], r["text"]) for r in frame.select("doc_id", "text").toLocalIterator()]
@@ -327,11 +394,13 @@ def bench(argv: list[str] | None = None) -> dict:
     }
     doc_of_url = {r["url"]: r["doc_id"] for r in frames["crawl"].select("url", "doc_id").toLocalIterator()}
     spark.stop()
-    loop_seconds, loop_removed = best_of(args.repeat, lambda: loop_deduplicate(local, options, priority))
+    docs = summary["documents_in"]
+    numpy_seconds, numpy_removed = best_of(args.repeat, lambda: numpy_deduplicate(local, options, priority))
+    sketched = min(docs, args.datasketch_docs or docs)
+    loop_seconds, loop_removed = best_of(args.repeat, lambda: loop_deduplicate(local, options, priority, sketched))
     texts = {doc_id: text or "" for doc_id, text in local["crawl"]}
     scores = truth_scores(removals, planted_pairs(truth, doc_of_url), texts, options.threshold)
     evaluation = evaluate_pairs(labelled_pairs(reference_texts(args.eval_docs), args.seed), options)
-    docs = summary["documents_in"]
     default = evaluation["curve"][str(options.threshold)]
     result = with_ratio(
         {
@@ -341,17 +410,27 @@ def bench(argv: list[str] | None = None) -> dict:
             "crawl_docs": len(local["crawl"]),
             "cores": cores,
             "spark_docs_per_s_per_core": per_core(docs, spark_seconds, cores),
-            "loop_docs_per_s_per_core": per_core(docs, loop_seconds),
+            "loop_docs_per_s_per_core": per_core(sketched, loop_seconds),
+            "numpy_loop_docs_per_s_per_core": per_core(docs, numpy_seconds),
         }
     )
+    with_ratio(result, loop_key="numpy_loop_docs_per_s_per_core", name="ratio_vs_numpy_loop")
     result.update(
         {
             "spark_seconds": round(spark_seconds, 1),
+            "spark_jobs": spark_jobs,
+            "small_input_docs": min(args.small_docs, len(local["crawl"])),
+            "small_input_seconds": round(small_seconds, 1),
+            "small_input_spark_jobs": small_jobs,
             "loop_seconds": round(loop_seconds, 1),
+            "loop_docs": sketched,
+            "numpy_loop_seconds": round(numpy_seconds, 1),
             "time_4x_docs_ratio": scaling,
             "removed_exact": summary["removed_exact"],
             "removed_fuzzy": summary["removed_fuzzy"],
+            "candidate_pairs": summary["candidate_pairs"],
             "loop_removed": len(loop_removed),
+            "numpy_loop_removed": len(numpy_removed),
             **scores,
             "edit_pairs": evaluation["pairs"],
             "edit_precision": default["precision"],

@@ -29,13 +29,8 @@ from curation.benchmarks.realpages import (
     read_truth,
     real_data_present,
 )
-from curation.extract import (
-    EXTRACTORS,
-    ExtractOptions,
-    extract_text,
-    extract_to_parquet,
-    process_archive,
-)
+from curation.extract import ExtractOptions, extract_to_parquet, process_archive
+from curation.html_text import EXTRACTORS, extract_text
 from curation.settings import shared_data_dir
 
 

@@ -38,6 +38,7 @@ from curation.rules import c4, gopher
 from curation.rules.blocklist import Blocklist, blocked_by, load_blocklist
 from curation.rules.language import identify_language, unknown_languages, words
 from curation.rules.pii import redact_pii
+from curation.stage import CrawlFilterStage
 
 KEPT = "kept"
 GARBAGE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
@@ -470,6 +471,22 @@ class RulesJob(SparkJob):
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
             return 1
         return 0
+
+
+class RulesStage(CrawlFilterStage):
+    """Between extraction and the classifier when the config has a [rules] table: the crawl documents of the
+    stage before it in, kept/ and rejects/ out."""
+
+    name = "rules"
+    job = RulesJob()
+    upstream = ("extract",)
+    optional = True
+
+    def wire(self, run, output):
+        return ["--input", run.crawl(self.name), "--output", output]
+
+    def input_files(self, args, run):
+        return [spec.partition("=")[2] for spec in args.blocklists]  # a changed list runs the stage again
 
 
 def load_blocklists(specs: list[str]) -> tuple[Blocklist, ...]:
