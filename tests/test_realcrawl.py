@@ -13,7 +13,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from curation.extract import ExtractOptions, process_archive
-from curation.realcrawl import NEAR_EDITS, build_realcrawl, main, near_duplicate, text_nodes, visible_text
+from curation.near_copies import NEAR_EDITS, near_duplicate, text_nodes, visible_text
+from curation.realcrawl import build_realcrawl, main
 from curation.sample import word_ngram_jaccard
 
 PAGES_PER_SET = 12
