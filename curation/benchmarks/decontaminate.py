@@ -1,4 +1,4 @@
-"""`make bench-decontam`: the decontamination job vs the same two passes as a plain loop, against the
+"""`make bench-decontaminate`: the decontamination job vs the same two passes as a plain loop, against the
 real benchmark sets: on the real reference corpora (dirty counts per benchmark, which the loop must
 reproduce) and on real web pages (the real-page crawl's extracted documents)."""
 
@@ -72,7 +72,7 @@ def bench(argv: list[str] | None = None) -> dict:
     """Spark job vs a plain loop on the reference corpora (dirty counts per benchmark) and on web pages."""
     from curation.corpora import CorpusSpec
 
-    parser = bench_parser("bench-decontam")
+    parser = bench_parser("bench-decontaminate")
     parser.add_argument(
         "--web-responses",
         type=int,
@@ -81,8 +81,8 @@ def bench(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     policy, cores = CutPolicy(), args.cores
-    workdir = scratch_dir("decontam")
-    spark = local_spark("decontam", cores)
+    workdir = scratch_dir("decontaminate")
+    spark = local_spark("decontaminate", cores)
     if corpus_label() == "real":
         data = shared_data_dir()
         reference_dir, benchmark_dir = data / "reference", data / "benchmarks"
