@@ -37,7 +37,7 @@ VOCAB_SIZE ?= 50257
 MIXTURE_DATASETS ?= common_crawl=$(RUN)/decontaminate/crawl/documents webtext2=$(RUN)/decontaminate/webtext/documents books1=$(RUN)/decontaminate/books/documents books2=$(RUN)/decontaminate/books/documents wikipedia=$(RUN)/decontaminate/wikipedia/documents
 
 .PHONY: help venv check-java lint sample extract rules classify dedup decontaminate mixture demo test clean \
-	bench-extract bench-rules bench-classify bench-dedup bench-decontaminate bench-mixture bench-pipeline
+	bench-extract bench-rules bench-classify bench-dedup bench-decontaminate bench-mixture bench-pipeline bench-cluster
 
 help:
 	@echo "make demo            set up .venv, generate the sample crawl, run the pipeline on it (configs/demo.toml)"
@@ -56,6 +56,7 @@ help:
 	@echo "make mixture         tokenized shards + manifest.json (WEIGHTS=$(WEIGHTS))"
 	@echo "make bench-STAGE     STAGE = extract, rules, classify, dedup, decontaminate, mixture: Spark vs a plain loop;"
 	@echo "                     pipeline: the whole pipeline vs extraction alone on the same crawl (BENCH_RESPONSES)"
+	@echo "make bench-cluster   extraction shipped (make package) to a local standalone cluster: 1 vs 2 one-core workers"
 	@echo "make train           train a GPT on a mixture (MANIFEST=$(MANIFEST) PRESET=$(PRESET) TRAIN_OUT=$(TRAIN_OUT) TRAIN_ARGS=...)"
 	@echo "make bench-train     tokens/s of the tiny preset on the CPU (+ GPT-3 Small tokens/s and MFU on CUDA), one JSON line"
 	@echo "make experiment      raw crawl vs filtered crawl vs curated mixture: same GPT, held-out loss table (EXPERIMENT_TOKENS=$(EXPERIMENT_TOKENS))"
@@ -118,6 +119,9 @@ lint: venv
 
 bench-extract bench-rules bench-classify bench-dedup bench-decontaminate bench-mixture bench-pipeline: check-java
 	$(PY) -m curation.benchmarks $(@:bench-%=%)
+
+bench-cluster: check-java package
+	$(PY) -m curation.benchmarks cluster
 
 # training: PyTorch (the CPU wheel is enough), installed once beside the package
 TORCH ?= torch==2.13.0

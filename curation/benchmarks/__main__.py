@@ -7,7 +7,7 @@ import sys
 
 from curation.benchmarks.harness import emit
 
-STAGES = ("extract", "rules", "classify", "dedup", "decontaminate", "mixture", "pipeline", "train")
+STAGES = ("extract", "rules", "classify", "dedup", "decontaminate", "mixture", "pipeline", "train", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
