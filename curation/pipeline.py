@@ -258,7 +258,8 @@ def plan(config: Config) -> list[Step]:
         args = step.parse(step.output)
         for key in stage.input_options:
             value = getattr(args, key)
-            if value and local_path(value) and not os.path.exists(local_path(value)):
+            local = local_path(value) if value else None
+            if local and not os.path.exists(local):
                 raise ConfigError(f"{config.path}: [{stage.name}] {key}: no such file or directory: {value}")
         try:
             stage.job.check_options(args)

@@ -180,6 +180,18 @@ def analyzed(datasets: dict[str, list[tuple[str, str]]], options: DedupOptions, 
                 yield (name, doc_id), keys[i], values[offsets[i] : offsets[i + 1]]
 
 
+def first_of_its_text(exact, key, by_exact: dict, union) -> bool:
+    """True when `key` is the first document with exact key `exact` (the fuzzy step sees it); a document without a
+    key is skipped, an exact copy is joined to the first holder of its key."""
+    if exact is None:
+        return False
+    if exact in by_exact:
+        union(by_exact[exact], key)
+        return False
+    by_exact[exact] = key
+    return True
+
+
 def survivors(parent: dict, find, priority: list[str]) -> dict:
     """{removed key: survivor key}: the survivor rule without quality scores (the crawl has none)."""
     rank = {name: i for i, name in enumerate(priority)}
@@ -206,13 +218,7 @@ def loop_deduplicate(
     for count, (key, exact, feats) in enumerate(analyzed(datasets, options, priority, 1000)):
         if limit is not None and count >= limit:
             break
-        if exact is None:
-            continue
-        if exact in by_exact:
-            union(by_exact[exact], key)
-            continue
-        by_exact[exact] = key
-        if len(feats) == 0:
+        if not first_of_its_text(exact, key, by_exact, union) or len(feats) == 0:
             continue
         features[key] = feats
         minhash = MinHash(num_perm=options.num_hashes, seed=options.seed)
@@ -241,13 +247,7 @@ def numpy_deduplicate(datasets: dict[str, list[tuple[str, str]]], options: Dedup
             band_of = dict(zip(present.tolist(), buckets))
             for i, (doc_id, _) in enumerate(chunk):
                 key, exact = (name, doc_id), keys[i]
-                if exact is None:
-                    continue
-                if exact in by_exact:
-                    union(by_exact[exact], key)
-                    continue
-                by_exact[exact] = key
-                if i not in band_of:
+                if not first_of_its_text(exact, key, by_exact, union) or i not in band_of:
                     continue
                 features[key], bands[key] = values[offsets[i] : offsets[i + 1]], band_of[i]
                 firsts = {first_of.setdefault((band, bucket), key) for band, bucket in enumerate(bands[key].tolist())}
