@@ -9,34 +9,19 @@ produce what a local-mode run produces; submitted without them, it stops at once
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_pipeline import run_outputs, run_pipeline, spark_submit, write_config
+from test_pipeline import run_outputs, run_pipeline, write_config
 
 from curation.package import CODE_ARCHIVE, ENV_ARCHIVE, build
 from curation.settings import PROJECT_ROOT
+from curation.standalone import standalone_cluster, submit
 
 pytestmark = pytest.mark.cluster
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def master_state(ui_port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
-        return json.load(response)
+SETTINGS = {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"}
 
 
 @pytest.fixture(scope="module")
@@ -61,119 +46,24 @@ def bare_python(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, bare_python):
-    """(master URL, master web UI port) of a master and two workers (1 core, 1 GiB each, the bare
-    Python as their executors' default); stopped, with their executors, at the end."""
-    import pyspark
-
-    root = tmp_path_factory.mktemp("cluster")
-    spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
-    port, ui_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYSPARK_", "PYTHON"))}
-    env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_DAEMON_MEMORY="512m", PYSPARK_PYTHON=bare_python)
-    daemons = []
-
-    def start(name: str, *args: str) -> None:
-        with open(root / f"{name}.log", "w") as log:
-            daemons.append(
-                subprocess.Popen(
-                    [spark_class, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-                )
-            )
-
-    try:
-        start(
-            "master",
-            "org.apache.spark.deploy.master.Master",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--webui-port",
-            str(ui_port),
-        )
-        url = f"spark://127.0.0.1:{port}"
-        for worker in ("worker1", "worker2"):
-            start(
-                worker,
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                "127.0.0.1",
-                "--cores",
-                "1",
-                "--memory",
-                "1g",
-                "--webui-port",
-                "0",
-                "--work-dir",
-                str(root / worker),
-                url,
-            )
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if master_state(ui_port)["aliveworkers"] == 2:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or any(d.poll() is not None for d in daemons):
-                logs = "\n".join((root / f"{n}.log").read_text()[-1500:] for n in ("master", "worker1", "worker2"))
-                pytest.fail(f"the standalone cluster did not start:\n{logs}")
-            time.sleep(0.5)
-        yield url, ui_port
-    finally:
-        for daemon in daemons:  # each daemon's process group: the JVM, its executors and their Python workers
-            os.killpg(daemon.pid, signal.SIGTERM)
-        for daemon in daemons:
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
+    """A master and two one-core workers whose executors run the bare Python unless a job ships another."""
+    with standalone_cluster(tmp_path_factory.mktemp("cluster"), 2, executor_python=bare_python) as started:
+        yield started
 
 
-def submit(url: str, config: Path, cwd: Path, *shipping: str) -> subprocess.CompletedProcess:
-    """spark-submit the pipeline to the cluster at `url`, the driver in this Python (client mode)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYSPARK_", "PYTHON"))}
-    env.update(SPARK_LOCAL_IP="127.0.0.1", CURATION_SPARK_LOG_LEVEL="ERROR", PYSPARK_DRIVER_PYTHON=sys.executable)
-    options = {
-        "spark.pyspark.driver.python": sys.executable,
-        "spark.sql.shuffle.partitions": "4",
-        "spark.default.parallelism": "4",
-        "spark.ui.enabled": "false",
-    }
-    return subprocess.run(
-        [
-            spark_submit(),
-            "--master",
-            url,
-            "--total-executor-cores",
-            "2",
-            "--executor-memory",
-            "1g",
-            "--driver-memory",
-            "1g",
-            *(f"--conf={key}={value}" for key, value in options.items()),
-            *shipping,
-            str(PROJECT_ROOT / "jobs" / "pipeline.py"),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        cwd=cwd,
-    )
+def submit_pipeline(cluster, config: Path, cwd: Path, *shipping: str) -> subprocess.CompletedProcess:
+    pipeline = PROJECT_ROOT / "jobs" / "pipeline.py"
+    return submit(cluster, 2, pipeline, ["--config", str(config)], cwd, list(shipping), SETTINGS)
 
 
 def test_pipeline_shipped_to_bare_workers_equals_local_mode(spark, cluster, package, sample_dir, tmp_path):
-    url, ui_port = cluster
     crawl = [str(sample_dir / "crawl")]
     local = write_config(tmp_path / "local.toml", tmp_path / "local", crawl, sample_dir)
     assert run_pipeline(local) == 0  # the tests' local[2] session
 
     on_cluster = write_config(tmp_path / "cluster.toml", tmp_path / "cluster", crawl, sample_dir)
-    shipped = submit(
-        url,
+    shipped = submit_pipeline(
+        cluster,
         on_cluster,
         tmp_path,
         f"--archives={package / ENV_ARCHIVE}#env",
@@ -183,15 +73,13 @@ def test_pipeline_shipped_to_bare_workers_equals_local_mode(spark, cluster, pack
     assert shipped.returncode == 0, shipped.stderr[-4000:]
     assert "pipeline: conservation: all" in shipped.stdout
 
-    state = master_state(ui_port)
-    assert "curation-pipeline" in [app["name"] for app in state["completedapps"] + state["activeapps"]]
+    assert "curation-pipeline" in cluster.application_names()
     assert run_outputs(spark, tmp_path / "cluster") == run_outputs(spark, tmp_path / "local")
 
 
 def test_pipeline_without_the_archives_stops_with_one_line(cluster, bare_python, sample_dir, tmp_path):
-    url, _ = cluster
     config = write_config(tmp_path / "run.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
-    unshipped = submit(url, config, tmp_path, f"--conf=spark.pyspark.python={bare_python}")
+    unshipped = submit_pipeline(cluster, config, tmp_path, f"--conf=spark.pyspark.python={bare_python}")
     assert unshipped.returncode == 2, unshipped.stderr[-4000:]
     # spark-submit passes the Python driver's stderr on to its stdout
     errors = [line for line in unshipped.stdout.splitlines() if line.startswith("pipeline: error:")]
