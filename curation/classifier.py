@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from curation.corpora import CORPUS_SCHEMA, CorpusSpec, parse_corpus_spec, read_documents, read_spec
 from curation.errors import EXIT_BAD_INPUT, BadInput, ConfigError
-from curation.job import SparkJob, check_input, check_writable, published_path, write_json
+from curation.job import SparkJob, check_input, published_path, write_json
+from curation.options import option
 from curation.stage import Counts, Handoff, Stage
 from curation.urls import registered_domain
 
@@ -415,82 +416,90 @@ def check_model_dir(model_dir: str) -> dict:
 # --- the job and its stage ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClassifierJobOptions:
+    """The classifier job's options: its flags, and the [classifier] table of a pipeline config."""
+
+    positive: tuple[CorpusSpec, ...] = field(
+        default=(),
+        metadata=option(
+            "a reference corpus (repeatable); keys: format, text_field, id_field, strip_gutenberg",
+            metavar="NAME=PATH[,key=value]",
+            repeatable=True,
+            parse=parse_corpus_spec,
+            required=True,
+        ),
+    )
+    negative: tuple[CorpusSpec, ...] = field(
+        default=(),
+        metadata=option(
+            "crawl documents (repeatable), e.g. RUN/extract/documents",
+            metavar="[NAME=]PATH[,key=value]",
+            repeatable=True,
+            parse=parse_corpus_spec,
+            required=True,
+        ),
+    )
+    model: str = field(default="", metadata=option("directory for the PipelineModel and metrics.json", required=True))
+    num_features: int = 1 << 18
+    reg_param: float = 0.01
+    max_iter: int = 100
+    holdout: float = field(default=0.1, metadata=option("held-out fraction (of sites or documents)"))
+    holdout_by: str = field(
+        default="site",
+        metadata=option(
+            "keep each site (registered domain of the URL, else the source file) on one side "
+            "of the held-out split, or split by document",
+            choices=HOLDOUT_UNITS,
+        ),
+    )
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.num_features < 2:
+            raise ConfigError("--num-features must be at least 2")
+        if not 0.0 < self.holdout < 0.9:
+            raise ConfigError("--holdout must be between 0 and 0.9")
+        if self.reg_param < 0 or self.max_iter < 1:
+            raise ConfigError("--reg-param must be >= 0 and --max-iter >= 1")
+        names = [s.name for s in self.positive + self.negative]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"corpus names must be distinct (repeated: {', '.join(duplicates)}); use NAME=PATH")
+
+
 class ClassifierJob(SparkJob):
     """`spark-submit jobs/classifier.py --positive NAME=PATH ... --negative PATH --model DIR`."""
 
     name = "classifier"
     description = "Reference corpora (positives) vs crawl (negatives) -> a saved PipelineModel + metrics.json."
+    options_class = ClassifierJobOptions
+    output_option = "model"
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--positive",
-            action="append",
-            required=True,
-            metavar="NAME=PATH[,key=value]",
-            help="a reference corpus (repeatable); keys: format, text_field, id_field, strip_gutenberg",
-        )
-        parser.add_argument(
-            "--negative",
-            action="append",
-            required=True,
-            metavar="[NAME=]PATH[,key=value]",
-            help="crawl documents (repeatable), e.g. RUN/extract/documents",
-        )
-        parser.add_argument("--model", required=True, help="directory for the PipelineModel and metrics.json")
-        parser.add_argument("--num-features", type=int, default=1 << 18)
-        parser.add_argument("--reg-param", type=float, default=0.01)
-        parser.add_argument("--max-iter", type=int, default=100)
-        parser.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (of sites or documents)")
-        parser.add_argument(
-            "--holdout-by",
-            choices=HOLDOUT_UNITS,
-            default="site",
-            help="keep each site (registered domain of the URL, else the source file) on one side "
-            "of the held-out split, or split by document",
-        )
-        parser.add_argument("--seed", type=int, default=0)
-
-    def check_options(self, args):
-        if args.num_features < 2:
-            raise ConfigError("--num-features must be at least 2")
-        if not 0.0 < args.holdout < 0.9:
-            raise ConfigError("--holdout must be between 0 and 0.9")
-        if args.reg_param < 0 or args.max_iter < 1:
-            raise ConfigError("--reg-param must be >= 0 and --max-iter >= 1")
-        args.positive_specs = [parse_corpus_spec(s) for s in args.positive]
-        args.negative_specs = [parse_corpus_spec(s) for s in args.negative]
-        names = [s.name for s in args.positive_specs + args.negative_specs]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(f"corpus names must be distinct (repeated: {', '.join(duplicates)}); use NAME=PATH")
-
-    def validate(self, args):
-        for spec in args.positive_specs + args.negative_specs:
+    def validate(self, options):
+        for spec in options.positive + options.negative:
             check_input(spec)
-        if os.path.isdir(args.model) and os.listdir(args.model) and not args.overwrite:
-            raise ConfigError(f"model directory is not empty: {args.model} (pass --overwrite to replace it)")
-        check_writable(args.model)
 
-    def run(self, spark, args):
+    def run(self, spark, options):
         try:
             metrics = train_classifier(
                 spark,
-                args.positive_specs,
-                args.negative_specs,
-                args.model,
-                num_features=args.num_features,
-                reg_param=args.reg_param,
-                max_iter=args.max_iter,
-                holdout=args.holdout,
-                holdout_by=args.holdout_by,
-                seed=args.seed,
+                list(options.positive),
+                list(options.negative),
+                options.model,
+                num_features=options.num_features,
+                reg_param=options.reg_param,
+                max_iter=options.max_iter,
+                holdout=options.holdout,
+                holdout_by=options.holdout_by,
+                seed=options.seed,
             )
         except BadInput as err:
             print(f"{self.name}: bad input: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         held = metrics["held_out"]
         print(
-            f"{self.name}: model {published_path(args.model)}: "
+            f"{self.name}: model {published_path(options.model)}: "
             f"held-out ROC AUC {held.get('roc_auc')}, PR AUC {held.get('pr_auc')}, "
             f"accuracy@0.5 {held.get('accuracy_at_0.5')} over {held['documents']} documents"
         )
@@ -525,10 +534,10 @@ class ClassifierStage(Stage):
     summary_file = "metrics.json"
 
     def wire(self, run, output):
-        positives = (f"--positive={spec}" for spec in run.reference.values())
-        return [*positives, "--negative", f"crawl={run.crawl(self.name)}", "--model", output]
+        crawl = CorpusSpec("crawl", run.crawl(self.name))
+        return {"positive": tuple(run.reference.values()), "negative": (crawl,), "model": output}
 
-    def input_files(self, args, run):
+    def input_files(self, options, run):
         return run.reference_files()
 
     def counts(self, metrics):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from curation.corpora import parse_corpus_spec, read_documents
 from curation.errors import EXIT_BAD_INPUT, ConfigError
 from curation.features import murmur3_strings
 from curation.job import SparkJob, check_input, hadoop_fs, published_path, write_json
+from curation.options import option
 from curation.stage import CrawlFilterStage
 from curation.storage import local_path
 
@@ -425,64 +426,75 @@ def write_report_png(report: dict, path: str) -> None:
 # --- the job and its stage ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClassifyJobOptions:
+    """The classify job's options: its flags, and the [classify] table of a pipeline config."""
+
+    model: str = field(default="", metadata=option("a PipelineModel saved by jobs/classifier.py", required=True))
+    input: str = field(
+        default="", metadata=option("documents: Parquet with doc_id and text (or a corpus)", required=True)
+    )
+    output: str = field(
+        default="", metadata=option("output directory: kept/, rejects/, summary.json, report.*", required=True)
+    )
+    alpha: str = field(default="9", metadata=option("Pareto shape (GPT-3: 9), or 'auto' (see --alpha-rule)"))
+    alpha_rule: str = field(
+        default="match_reference_mean",
+        metadata=option(
+            "--alpha auto: reference_keep: the reference corpus's expected keep rate is "
+            "--reference-keep; match_reference_mean: kept documents' mean score = the "
+            "reference corpus's mean score",
+            choices=ALPHA_RULES,
+        ),
+    )
+    reference_source: str = field(
+        default="webtext", metadata=option("--alpha auto: the positive source whose held-out scores calibrate alpha")
+    )
+    reference_keep: float = field(
+        default=0.9, metadata=option("--alpha auto with reference_keep: the reference documents' expected keep rate")
+    )
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.alpha == "auto":
+            if not 0.0 < self.reference_keep < 1.0:
+                raise ConfigError(f"--reference-keep must be between 0 and 1 (got {self.reference_keep})")
+            return
+        try:
+            alpha = float(self.alpha)
+        except ValueError:
+            raise ConfigError(f"--alpha must be a positive number or 'auto' (got {self.alpha!r})") from None
+        if not alpha > 0 or math.isinf(alpha):
+            raise ConfigError(f"--alpha must be a positive number or 'auto' (got {self.alpha!r})")
+
+    def pareto_alpha(self, metrics: dict) -> float | AutoAlpha:
+        """The Pareto shape: the number given, or 'auto' calibrated on the model's held-out scores (`metrics`)."""
+        if self.alpha != "auto":
+            return float(self.alpha)
+        grid = tuple(reference_grid(metrics, self.reference_source))
+        return AutoAlpha(self.alpha_rule, self.reference_source, grid, self.reference_keep)
+
+
 class ClassifyJob(SparkJob):
     """`spark-submit jobs/classify.py --model DIR --input DOCS --output DIR --alpha 9 --seed S`."""
 
     name = "classify"
     description = "Score documents with the quality classifier and keep them by GPT-3's Pareto rule."
+    options_class = ClassifyJobOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument("--model", required=True, help="a PipelineModel saved by jobs/classifier.py")
-        parser.add_argument("--input", required=True, help="documents: Parquet with doc_id and text (or a corpus)")
-        parser.add_argument("--output", required=True, help="output directory: kept/, rejects/, summary.json, report.*")
-        parser.add_argument("--alpha", default="9", help="Pareto shape (GPT-3: 9), or 'auto' (see --alpha-rule)")
-        parser.add_argument(
-            "--alpha-rule",
-            choices=ALPHA_RULES,
-            default="match_reference_mean",
-            help="--alpha auto: reference_keep: the reference corpus's expected keep rate is "
-            "--reference-keep; match_reference_mean: kept documents' mean score = the "
-            "reference corpus's mean score",
-        )
-        parser.add_argument(
-            "--reference-source",
-            default="webtext",
-            help="--alpha auto: the positive source whose held-out scores calibrate alpha",
-        )
-        parser.add_argument(
-            "--reference-keep",
-            type=float,
-            default=0.9,
-            help="--alpha auto with reference_keep: the reference documents' expected keep rate",
-        )
-        parser.add_argument("--seed", type=int, default=0)
+    def validate(self, options):
+        metrics = check_model_dir(options.model)
+        check_input(parse_corpus_spec(options.input))
+        options.pareto_alpha(metrics)  # 'auto': the reference source is one the model held out
 
-    def check_options(self, args):
-        if args.alpha == "auto":
-            if not 0.0 < args.reference_keep < 1.0:
-                raise ConfigError(f"--reference-keep must be between 0 and 1 (got {args.reference_keep})")
-            return
-        try:
-            args.alpha_value = float(args.alpha)
-        except ValueError:
-            raise ConfigError(f"--alpha must be a positive number or 'auto' (got {args.alpha!r})") from None
-        if not args.alpha_value > 0 or math.isinf(args.alpha_value):
-            raise ConfigError(f"--alpha must be a positive number or 'auto' (got {args.alpha!r})")
-
-    def validate(self, args):
-        metrics = check_model_dir(args.model)
-        check_input(parse_corpus_spec(args.input))
-        if args.alpha == "auto":  # calibrated on the model's held-out scores
-            grid = tuple(reference_grid(metrics, args.reference_source))
-            args.alpha_value = AutoAlpha(args.alpha_rule, args.reference_source, grid, args.reference_keep)
-
-    def run(self, spark, args):
-        documents = documents_to_filter(spark, args.input)
-        summary = filter_documents(spark, args.model, documents, args.output, alpha=args.alpha_value, seed=args.seed)
+    def run(self, spark, options):
+        alpha = options.pareto_alpha(check_model_dir(options.model))
+        documents = documents_to_filter(spark, options.input)
+        summary = filter_documents(spark, options.model, documents, options.output, alpha=alpha, seed=options.seed)
         print(
             f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
             f"({summary['keep_rate']:.1%}, expected {summary['expected_keep_rate']:.1%}), rejected "
-            f"{summary['rejected_by_reason']}; outputs under {published_path(args.output)}"
+            f"{summary['rejected_by_reason']}; outputs under {published_path(options.output)}"
         )
         if not summary["conserved"]:
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
@@ -504,4 +516,4 @@ class ClassifyStage(CrawlFilterStage):
     set_by_pipeline = ("model", "input", "output")
 
     def wire(self, run, output):
-        return ["--model", run.path("classifier"), "--input", run.crawl(self.name), "--output", output]
+        return {"model": run.path("classifier"), "input": run.crawl(self.name), "output": output}

@@ -10,7 +10,8 @@ row index): stable across re-runs, partitionings and machines.
 
 Corpus specs on the command line: `NAME=PATH[,key=value...]` with keys `format`
 (jsonl|parquet|txt|wikiextractor), `text_field`, `id_field` and `strip_gutenberg` (true/false);
-a bare `PATH` takes its name from the file or directory name.
+a bare `PATH` takes its name from the file or directory name. A config table gives the same keys
+(`corpus_spec`): either way the result is one CorpusSpec, never a spec string rebuilt from it.
 """
 
 from __future__ import annotations
@@ -106,20 +107,26 @@ def parse_corpus_spec(spec: str) -> CorpusSpec:
         path, name = head, default_name(head)
     if not name or not path:
         raise ConfigError(f"bad corpus spec {spec!r}: expected NAME=PATH[,key=value...]")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ConfigError(f"bad corpus name {name!r} in {spec!r}: use letters, digits, '_', '-', '.'")
     values: dict = {}
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or key not in SPEC_KEYS:
             raise ConfigError(f"bad corpus option {option!r} in {spec!r}: keys are {', '.join(sorted(SPEC_KEYS))}")
         values[key] = value
+    return corpus_spec(name, path, values, f" in {spec!r}")
+
+
+def corpus_spec(name: str, path: str, values: dict, where: str = "") -> CorpusSpec:
+    """A CorpusSpec from its name, path and reader options {key: value} (SPEC_KEYS; a word, or a TOML boolean
+    for strip_gutenberg), checked; `where` ends each error line (the spec it came from)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"bad corpus name {name!r}{where}: use letters, digits, '_', '-', '.'")
     fmt = values.get("format")
     if fmt is not None and fmt not in FORMATS:
-        raise ConfigError(f"unknown corpus format {fmt!r} in {spec!r}: use one of {', '.join(FORMATS)}")
-    strip = values.get("strip_gutenberg", "false").lower()
+        raise ConfigError(f"unknown corpus format {fmt!r}{where}: use one of {', '.join(FORMATS)}")
+    strip = str(values.get("strip_gutenberg", "false")).lower()
     if strip not in TRUE_WORDS + FALSE_WORDS:
-        raise ConfigError(f"strip_gutenberg must be true or false in {spec!r}")
+        raise ConfigError(f"strip_gutenberg must be true or false{where}")
     return CorpusSpec(
         name, path, fmt, values.get("text_field", "text"), values.get("id_field") or None, strip in TRUE_WORDS
     )

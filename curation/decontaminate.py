@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -35,9 +37,11 @@ from curation.benchmark_sets import (
     parse_field_mapping,
     parse_ngram_size,
 )
+from curation.corpora import CorpusSpec, parse_corpus_spec
 from curation.errors import ConfigError
 from curation.job import SparkJob, check_input, published_path, write_json, write_text
 from curation.ngram_overlap import PIECE_SEPARATOR, CutPolicy, batch_hits, decontaminate_text, in_sorted
+from curation.options import option
 from curation.stage import Counts, Handoff, Stage
 
 OUTCOMES = ("unchanged", "changed", "dropped_too_many_pieces", "dropped_nothing_left", "no_text")
@@ -388,89 +392,97 @@ def _named(option: str, value: str) -> tuple[str, str]:
     return name, rest
 
 
+@dataclass(frozen=True)
+class DecontaminateJobOptions:
+    """The decontaminate job's options: its flags, and the [decontaminate] table of a pipeline config."""
+
+    input: tuple[CorpusSpec, ...] = field(
+        default=(),
+        metadata=option(
+            "training datasets: Parquet with doc_id and text (kept with all columns), or any "
+            "corpus curation.corpora reads (JSONL[.gz], txt, ...); NAME=PATH[,key=value...]",
+            metavar="NAME=PATH",
+            spaced=True,
+            parse=parse_corpus_spec,
+            required=True,
+        ),
+    )
+    benchmarks: str = field(
+        default="",
+        metadata=option("directory of test sets: *.jsonl, *.json, *.csv, *.tsv[.gz]", metavar="DIR", required=True),
+    )
+    output: str = field(default="", metadata=option("output directory", required=True))
+    ngram_size: str = field(
+        default=str(DEFAULT_N),
+        metadata=option(
+            "N-gram size for every benchmark; 'auto' = 5th percentile of example length in [8, 13]", metavar="N|auto"
+        ),
+    )
+    ngram: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "N-gram size for one benchmark (file name without .jsonl)", metavar="NAME=N|auto", repeatable=True
+        ),
+    )
+    benchmark_fields: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "fields a model sees in one benchmark, when its layout is not a known one",
+            metavar="NAME=PROMPT,...:COMPLETION,...",
+            repeatable=True,
+        ),
+    )
+    margin: int = field(default=CutPolicy.margin, metadata=option("chars removed each side of a match"))
+    min_piece: int = field(default=CutPolicy.min_piece, metadata=option("shorter pieces are dropped"))
+    max_pieces: int = field(
+        default=CutPolicy.max_pieces, metadata=option("documents split into more pieces are dropped")
+    )
+    max_docs: int = field(
+        default=CutPolicy.max_docs,
+        metadata=option("N-grams found in more training documents are ignored as too common"),
+    )
+
+    def check(self) -> None:
+        for name in ("margin", "min_piece"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+        for name in ("max_pieces", "max_docs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        names = [spec.name for spec in self.input]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"--input names must be unique (got {', '.join(names)})")
+        self.benchmark_set  # noqa: B018 (the benchmarks load here, before Spark starts)
+
+    @property
+    def inputs(self) -> dict[str, CorpusSpec]:
+        return {spec.name: spec for spec in self.input}
+
+    @property
+    def policy(self) -> CutPolicy:
+        return CutPolicy(self.margin, self.min_piece, self.max_pieces, self.max_docs)
+
+    @cached_property
+    def benchmark_set(self) -> BenchmarkSet:
+        """The benchmarks, loaded once (ConfigError for a bad option or file)."""
+        ngram_overrides = {name: parse_ngram_size(n) for name, n in (_named("--ngram", v) for v in self.ngram)}
+        fields = {
+            name: parse_field_mapping(m) for name, m in (_named("--benchmark-fields", v) for v in self.benchmark_fields)
+        }
+        return load_benchmarks(self.benchmarks, parse_ngram_size(self.ngram_size), ngram_overrides, fields)
+
+
 class DecontaminateJob(SparkJob):
     """`spark-submit jobs/decontaminate.py --input NAME=PATH ... --benchmarks DIR --output DIR`."""
 
     name = "decontaminate"
     description = "Remove benchmark N-gram overlaps from training documents (GPT-3 Appendix C) and report them."
+    options_class = DecontaminateJobOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--input",
-            nargs="+",
-            action="extend",
-            required=True,
-            metavar="NAME=PATH",
-            help="training datasets: Parquet with doc_id and text (kept with all columns), or any "
-            "corpus curation.corpora reads (JSONL[.gz], txt, ...); NAME=PATH[,key=value...]",
-        )
-        parser.add_argument(
-            "--benchmarks",
-            required=True,
-            metavar="DIR",
-            help="directory of test sets: *.jsonl, *.json, *.csv, *.tsv[.gz]",
-        )
-        parser.add_argument("--output", required=True, help="output directory")
-        parser.add_argument(
-            "--ngram-size",
-            default=str(DEFAULT_N),
-            metavar="N|auto",
-            help="N-gram size for every benchmark; 'auto' = 5th percentile of example length "
-            "in [8, 13] (default %(default)s)",
-        )
-        parser.add_argument(
-            "--ngram",
-            action="append",
-            default=[],
-            metavar="NAME=N|auto",
-            help="N-gram size for one benchmark (file name without .jsonl)",
-        )
-        parser.add_argument(
-            "--benchmark-fields",
-            action="append",
-            default=[],
-            metavar="NAME=PROMPT,...:COMPLETION,...",
-            help="fields a model sees in one benchmark, when its layout is not a known one",
-        )
-        parser.add_argument("--margin", type=int, default=CutPolicy.margin, help="chars removed each side of a match")
-        parser.add_argument("--min-piece", type=int, default=CutPolicy.min_piece, help="shorter pieces are dropped")
-        parser.add_argument(
-            "--max-pieces", type=int, default=CutPolicy.max_pieces, help="documents split into more pieces are dropped"
-        )
-        parser.add_argument(
-            "--max-docs",
-            type=int,
-            default=CutPolicy.max_docs,
-            help="N-grams found in more training documents are ignored as too common",
-        )
-
-    def check_options(self, args):
-        from curation.corpora import parse_corpus_spec
-
-        for option in ("margin", "min_piece"):
-            if getattr(args, option) < 0:
-                raise ConfigError(f"--{option.replace('_', '-')} must not be negative")
-        for option in ("max_pieces", "max_docs"):
-            if getattr(args, option) < 1:
-                raise ConfigError(f"--{option.replace('_', '-')} must be at least 1")
-        specs = [parse_corpus_spec(value) for value in args.input]
-        names = [spec.name for spec in specs]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"--input names must be unique (got {', '.join(names)})")
-        args.inputs = {spec.name: spec for spec in specs}
-        ngram_overrides = {name: parse_ngram_size(n) for name, n in (_named("--ngram", v) for v in args.ngram)}
-        fields = {
-            name: parse_field_mapping(m) for name, m in (_named("--benchmark-fields", v) for v in args.benchmark_fields)
-        }
-        args.policy = CutPolicy(args.margin, args.min_piece, args.max_pieces, args.max_docs)
-        args.benchmark_set = load_benchmarks(
-            args.benchmarks, parse_ngram_size(args.ngram_size), ngram_overrides, fields
-        )
-
-    def validate(self, args):
-        for spec in args.inputs.values():
+    def validate(self, options):
+        for spec in options.input:
             check_input(spec)
-        for bench in args.benchmark_set.benchmarks:  # warned here, once: the pipeline checks options twice
+        for bench in options.benchmark_set.benchmarks:  # warned here, once: the pipeline checks options twice
             if not bench.examples:
                 print(
                     f"decontaminate: warning: benchmark {bench.path} has no usable examples "
@@ -478,8 +490,8 @@ class DecontaminateJob(SparkJob):
                     file=sys.stderr,
                 )
 
-    def run(self, spark, args):
-        summary = decontaminate(spark, args.inputs, args.benchmark_set, args.output, args.policy)
+    def run(self, spark, options):
+        summary = decontaminate(spark, options.inputs, options.benchmark_set, options.output, options.policy)
         print(format_report(summary))
         print(
             f"decontaminate: {summary['documents_in']} documents: {summary['unchanged']} unchanged, "
@@ -487,7 +499,7 @@ class DecontaminateJob(SparkJob):
             f"{summary['dirty_examples']} of {summary['examples']} benchmark examples dirty"
         )
         print(
-            f"decontaminate: wrote {published_path(args.output)}/<dataset>/{{documents,dropped,ledger}}, "
+            f"decontaminate: wrote {published_path(options.output)}/<dataset>/{{documents,dropped,ledger}}, "
             "summary.json, report.md"
         )
         if not summary["conserved"]:
@@ -509,7 +521,7 @@ class DecontaminateStage(Stage):
 
     def wire(self, run, output):
         datasets = ["crawl", *run.reference]
-        return ["--input", *(f"{name}={run.documents('dedup', name)}" for name in datasets), "--output", output]
+        return {"input": tuple(CorpusSpec(name, run.documents("dedup", name)) for name in datasets), "output": output}
 
     def counts(self, summary):
         return {

@@ -12,13 +12,20 @@ and equi-joins whole rows, so one common hash value becomes one huge skewed part
    sub-buckets only, and a sub-bucket still too big is skipped and counted;
 4. a candidate pair must agree on `min_shared_bands` band keys (its signature agreement, free from step 3)
    before its exact Jaccard is computed (a native `array_intersect` over the kept feature sets);
-5. connected components turn verified and exact edges into clusters: on the driver (a bounded numpy
-   union-find) once the edges fit `driver_edges`, else large-star/small-star rounds until they do. The
+5. connected components (curation.components) turn verified and exact edges into clusters: on the driver
+   (a bounded numpy union-find) once the edges fit `driver_edges`, else large-star/small-star rounds until they do. The
    survivor of a cluster is the document of the highest-priority dataset, then the highest `quality_score`,
-   then the smallest `doc_id`.
+   then the smallest `doc_id`;
+6. one window over each cluster gives every member its survivor, whether it is an exact copy, and its
+   Jaccard to the survivor (the survivor's features ride along): one write of the removals, then the
+   survivors of each dataset.
 
-Why this shape: the fixed cost of a Spark job dominated small inputs when components ran as dozens of
-rounds of jobs (~100 jobs a run); now a run is ~30-50 jobs (more datasets, more writes) whatever its size.
+Why this shape: on small inputs the fixed cost of Spark jobs is the whole cost (planning, scheduling, a
+stage's latency), not MinHash. Components once ran as dozens of rounds of jobs (~100 jobs a run), the
+removals as three joins back to the signature rows; now a run of one dataset is ~30 jobs whatever its size
+(AQE submits each shuffle stage as a job), and the independent ones (the input counts beside the edges; the
+per-dataset writes and the report's statistics after the removals) run concurrently, so their fixed costs
+overlap: 931 real pages take 4.5 s on 2 cores (`python -m curation.benchmarks dedup --small`).
 All hashing is seeded and every choice is a minimum over ids, so clusters and outputs do not depend on the
 partitioning.
 """
@@ -27,14 +34,19 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 
+from curation.components import connected_components
+from curation.corpora import CorpusSpec
 from curation.errors import EXIT_BAD_INPUT, BadInput, ConfigError
 from curation.job import SparkJob, check_input, published_path, write_json
 from curation.minhash import analyze, band_keys, hash_family, signatures
+from curation.options import group, option
+from curation.spark import concurrently
 from curation.stage import Counts, Handoff, Stage
 from curation.storage import is_uri
 
@@ -98,87 +110,6 @@ def signature_batches(batches, options: DedupOptions):
         yield pa.RecordBatch.from_pydict(columns)
 
 
-# ---------------------------------------------------------------- connected components
-def driver_components(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, component of each) of the graph of edges src-dst: a union-find by hooking roots onto smaller
-    roots and pointer jumping, O(log n) numpy passes; a component is named by its smallest node."""
-    nodes, index = np.unique(np.concatenate([src, dst]), return_inverse=True)
-    left, right = index[: len(src)], index[len(src) :]
-    parent = np.arange(len(nodes))
-    while True:
-        a, b = parent[left], parent[right]
-        differ = a != b
-        if not differ.any():
-            return nodes, nodes[parent]
-        np.minimum.at(parent, np.maximum(a, b)[differ], np.minimum(a, b)[differ])
-        while not np.array_equal(grand := parent[parent], parent):
-            parent = grand
-
-
-def connected_components(edges, driver_edges: int, max_rounds: int = 60):
-    """(node, component) for every node of `edges` (src, dst longs); a component is named by its smallest
-    node, whatever the partitioning. Large-star/small-star rounds (Kiveris et al. 2014) shrink the graph
-    until at most `driver_edges` edges are left, which `driver_components` finishes on the driver."""
-    from pyspark.sql import functions as F
-
-    spark = edges.sparkSession
-    current = edges.select(F.greatest("src", "dst").alias("child"), F.least("src", "dst").alias("parent")).filter(
-        "child != parent"
-    )
-    for _ in range(max_rounds):
-        pairs = current.limit(driver_edges + 1).toPandas()  # one job when they fit, not a count and a collect
-        if len(pairs) <= driver_edges:
-            if len(pairs) == 0:
-                return spark.createDataFrame([], "node long, component long")
-            import pandas as pd
-
-            nodes, components = driver_components(pairs["child"].to_numpy(), pairs["parent"].to_numpy())
-            frame = pd.DataFrame({"node": nodes.astype(np.int64), "component": components.astype(np.int64)})
-            return spark.createDataFrame(frame, "node long, component long")
-        current = _small_star(_large_star(current.distinct())).localCheckpoint()
-        roles = current.select(
-            F.col("child").alias("node"), F.lit(1).alias("as_child"), F.lit(0).alias("as_parent")
-        ).union(current.select(F.col("parent").alias("node"), F.lit(0), F.lit(1)))
-        not_star = (
-            roles.groupBy("node")
-            .agg(F.sum("as_child").alias("parents"), F.max("as_parent").alias("parent"))
-            .filter("parents > 1 OR (parents = 1 AND parent = 1)")
-        )
-        if not_star.isEmpty():  # a forest of stars: every child has one parent, and it is a root
-            roots = current.select(F.col("parent").alias("node"), F.col("parent").alias("component")).distinct()
-            return current.select(F.col("child").alias("node"), F.col("parent").alias("component")).unionByName(roots)
-    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
-
-
-def _large_star(edges):
-    """Every node links its larger neighbours to the smallest node of its closed neighbourhood."""
-    from pyspark.sql import functions as F
-
-    both = edges.select(F.col("child").alias("u"), F.col("parent").alias("v")).unionByName(
-        edges.select(F.col("parent").alias("u"), F.col("child").alias("v"))
-    )
-    smallest = both.groupBy("u").agg(F.min("v").alias("v_min")).select("u", F.least("u", "v_min").alias("m"))
-    return (
-        both.filter("v > u")
-        .join(smallest, "u")
-        .select(F.col("v").alias("child"), F.col("m").alias("parent"))
-        .distinct()
-    )
-
-
-def _small_star(edges):
-    """Every node links itself and its smaller neighbours to the smallest of them."""
-    from pyspark.sql import functions as F
-
-    smallest = edges.groupBy("child").agg(F.min("parent").alias("m"))
-    moved = (
-        edges.join(smallest, "child")
-        .select(F.col("parent").alias("child"), F.col("m").alias("parent"))
-        .filter("child != parent")
-    )
-    return moved.unionByName(smallest.select("child", F.col("m").alias("parent"))).distinct()
-
-
 # ---------------------------------------------------------------- Spark: the deduplication
 def dataset_counts(sigs) -> dict[str, dict]:
     """{dataset: {documents_in, empty}} in one job, which also raises BadInput for a doc_id given twice."""
@@ -206,7 +137,7 @@ def dataset_counts(sigs) -> dict[str, dict]:
 
 
 def candidate_edges(sigs, options: DedupOptions):
-    """(exact edges, candidate edges, hot-bucket statistics) from the signature rows.
+    """(exact edges, candidate edges, the persisted marked band keys for `guardrail`) from the signature rows.
 
     Exact duplicates link to the smallest node of their exact key. Among those representatives, each LSH
     bucket links its members to its smallest node, and each sub-bucket (the bucket split by the next MinHash
@@ -249,6 +180,13 @@ def candidate_edges(sigs, options: DedupOptions):
         .select(F.least("src", "node").alias("src"), F.greatest("src", "node").alias("dst"))
         .distinct()
     )
+    return exact, candidates, marked
+
+
+def guardrail(marked, options: DedupOptions) -> dict:
+    """The hot-bucket statistics of `candidate_edges`' marked band keys (persisted: read after the edges)."""
+    from pyspark.sql import functions as F
+
     hot, skipped = F.col("size") > options.bucket_cap, F.col("sub_size") > options.bucket_cap
     own_bucket, own_sub = F.col("node") == F.col("rep.node"), F.col("node") == F.col("sub_rep.node")
     totals = marked.agg(
@@ -257,14 +195,33 @@ def candidate_edges(sigs, options: DedupOptions):
         F.count(F.when(skipped & own_sub, 1)).alias("skipped"),
         F.coalesce(F.sum(F.when(skipped & own_sub, F.col("sub_size"))), F.lit(0)).alias("slots"),
     ).first()
-    guard = {
+    return {
         "bucket_cap": options.bucket_cap,
         "largest_bucket": int(totals["largest"]),
         "hot_buckets": int(totals["hot"]),
         "skipped_sub_buckets": int(totals["skipped"]),
         "skipped_bucket_slots": int(totals["slots"]),
     }
-    return exact, candidates, guard, marked
+
+
+def sizes_for_jaccard(a: str, b: str, skip=None) -> list:
+    """(`common`, `total`) columns of two sorted feature-set columns: their intersection's size (null where `skip`)
+    and the sum of their sizes. Select them before `jaccard_of`: a Jaccard written in one expression computes the
+    intersection three times (measured: 3-4x slower), and Spark keeps a separate projection of it."""
+    from pyspark.sql import functions as F
+
+    common = F.size(F.array_intersect(a, b))
+    if skip is not None:
+        common = F.when(skip, F.lit(None)).otherwise(common)
+    return [common.alias("common"), (F.size(a) + F.size(b)).alias("total")]
+
+
+def jaccard_of(common: str = "common", total: str = "total"):
+    """The exact Jaccard from `sizes_for_jaccard`'s columns; 0 for two empty sets."""
+    from pyspark.sql import functions as F
+
+    union = F.col(total) - F.col(common)
+    return F.when(union > 0, F.col(common) / union).otherwise(F.lit(0.0))
 
 
 def score_pairs(pairs, sigs):
@@ -276,9 +233,8 @@ def score_pairs(pairs, sigs):
     joined = pairs.join(features.select(F.col("node").alias("src"), F.col("features").alias("a")), "src").join(
         features.select(F.col("node").alias("dst"), F.col("features").alias("b")), "dst"
     )
-    common = F.size(F.array_intersect("a", "b"))
-    union = F.size("a") + F.size("b") - common
-    return joined.select("src", "dst", F.when(union > 0, common / union).otherwise(F.lit(0.0)).alias("jaccard"))
+    sized = joined.select("src", "dst", *sizes_for_jaccard("a", "b"))
+    return sized.select("src", "dst", jaccard_of().alias("jaccard"))
 
 
 def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, priority: list[str] | None = None) -> dict:
@@ -288,7 +244,7 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     document), OUT/report.json (summary + cluster sizes + example pairs) and OUT/summary.json;
     returns the summary.
     """
-    from pyspark.sql import Observation
+    from pyspark.sql import Observation, Window
     from pyspark.sql import functions as F
 
     from curation.corpora import spread_single_task
@@ -320,14 +276,19 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         docs = docs.unionByName(frame)
     # the one Python pass over the text; everything after it works on these narrower rows
     sigs = docs.mapInArrow(lambda b: signature_batches(b, options), SIGNATURE_DDL).persist()
-    inputs = dataset_counts(sigs)
-    exact, candidates, guard, marked = candidate_edges(sigs, options)
+    exact, candidates, marked = candidate_edges(sigs, options)
     scored = score_pairs(candidates, sigs).persist()
     verified = scored.filter(F.col("jaccard") >= options.threshold).select("src", "dst")
-    components = connected_components(verified.unionByName(exact), options.driver_edges)
+    # the counts (and the doc_id check, before anything is written) beside the edges: both read the signature
+    # rows, which Spark computes once (a cached block another task is computing is waited for, not recomputed)
+    inputs, components = concurrently(
+        spark,
+        partial(dataset_counts, sigs),
+        partial(connected_components, verified.unionByName(exact), options.driver_edges),
+    )
 
     # only clustered documents: a document in no edge is its own cluster and survives
-    members = sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key").join(
+    members = sigs.select("dataset", "doc_id", "node", "quality_score", "priority", "exact_key", "features").join(
         components.select("node", F.col("component").alias("cluster_id")), "node"
     )
     survivor_key = F.struct(
@@ -338,33 +299,29 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
         "node",
         "exact_key",
     )
-    clusters = members.groupBy("cluster_id").agg(F.count("*").alias("size"), F.min(survivor_key).alias("s")).persist()
-    removed = (
-        members.join(clusters, "cluster_id")
-        .filter(F.col("node") != F.col("s.node"))
-        .select(
-            "node",
-            "doc_id",
-            "dataset",
-            "cluster_id",
-            F.col("s.node").alias("survivor_node"),
-            F.col("s.doc_id").alias("survivor_doc_id"),
-            F.col("s.dataset").alias("survivor_dataset"),
-            F.when(F.col("exact_key") == F.col("s.exact_key"), "exact").otherwise("fuzzy").alias("cause"),
-        )
-        .persist()
+    # one window over each cluster gives every member its survivor and the survivor's features: the Jaccard to
+    # the survivor needs no join back to the signature rows
+    cluster = Window.partitionBy("cluster_id")
+    ranked = members.select(
+        "*", F.min(survivor_key).over(cluster).alias("s"), F.min_by("features", survivor_key).over(cluster).alias("b")
     )
-    fuzzy_scores = score_pairs(
-        removed.filter("cause = 'fuzzy'").select(F.col("survivor_node").alias("src"), F.col("node").alias("dst")),
-        sigs,
+    exact_copy = F.col("exact_key") == F.col("s.exact_key")
+    removed = ranked.filter(F.col("node") != F.col("s.node")).select(
+        "doc_id",
+        "dataset",
+        "cluster_id",
+        F.col("s.doc_id").alias("survivor_doc_id"),
+        F.col("s.dataset").alias("survivor_dataset"),
+        F.when(exact_copy, "exact").otherwise("fuzzy").alias("cause"),
+        *sizes_for_jaccard("features", "b", skip=exact_copy),
     )
-    removals = removed.join(fuzzy_scores.select(F.col("dst").alias("node"), "jaccard"), "node", "left").select(
+    removals = removed.select(
         "doc_id",
         "dataset",
         "cluster_id",
         "survivor_doc_id",
         "survivor_dataset",
-        F.when(F.col("cause") == "exact", F.lit(1.0)).otherwise(F.col("jaccard")).alias("jaccard"),
+        F.when(F.col("cause") == "exact", F.lit(1.0)).otherwise(jaccard_of()).alias("jaccard"),
         "cause",
     )
     # counts of what is written, observed while it is written (no job to read it back and count)
@@ -379,28 +336,44 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     ).parquet(f"{output}/removals")
     removals = spark.read.schema(removals.schema).parquet(f"{output}/removals")
 
-    per_dataset = {}
-    for name, frame in datasets.items():
+    def write_kept(name: str) -> int:
         gone = removals.filter(F.col("dataset") == name).select(F.col("doc_id").alias("_removed_doc_id"))
+        frame = datasets[name]
         kept = frame.join(gone, F.col("doc_id").cast("string") == F.col("_removed_doc_id"), "left_anti")
         written = Observation(f"kept {name}")
         kept.observe(written, F.count("*").alias("kept")).write.mode("overwrite").option(
             "parquet.enable.dictionary#text", "false"
         ).parquet(f"{output}/{name}")
-        row = {"documents_in": inputs.get(name, {}).get("documents_in", 0), "kept": written.get["kept"]}
+        return written.get["kept"]
+
+    def cluster_sizes() -> dict:
+        sizes = components.groupBy("component").agg(F.count("*").alias("size"))
+        return {str(r["size"]): r["count"] for r in sizes.groupBy("size").count().orderBy("size").collect()}
+
+    def pair_counts():
+        verified = F.count(F.when(F.col("jaccard") >= options.threshold, 1)).alias("verified")
+        return scored.agg(F.count("*").alias("candidates"), verified).first()
+
+    def example_pairs() -> list[dict]:
+        fuzzy = removals.filter("cause = 'fuzzy'").orderBy("jaccard", "dataset", "doc_id").limit(5)
+        return [r.asDict() for r in fuzzy.collect()]
+
+    # small independent jobs: run together, their fixed costs (planning, scheduling, a stage's latency) overlap
+    *kept_counts, histogram, pairs, examples, guard = concurrently(
+        spark,
+        *(partial(write_kept, name) for name in names),
+        cluster_sizes,
+        pair_counts,
+        example_pairs,
+        partial(guardrail, marked, options),
+    )
+    per_dataset = {}
+    for name, kept in zip(names, kept_counts):
+        row = {"documents_in": inputs.get(name, {}).get("documents_in", 0), "kept": kept}
         for cause in CAUSES:
             row[f"removed_{cause}"] = removed_counts.get[f"{name}/{cause}"]
         row["conserved"] = row["documents_in"] == row["kept"] + row["removed_exact"] + row["removed_fuzzy"]
         per_dataset[name] = row
-
-    histogram = {str(r["size"]): r["count"] for r in clusters.groupBy("size").count().orderBy("size").collect()}
-    pairs = scored.agg(
-        F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= options.threshold, 1)).alias("verified")
-    ).first()
-    examples = [
-        r.asDict()
-        for r in removals.filter("cause = 'fuzzy'").orderBy("jaccard", "dataset", "doc_id").limit(5).collect()
-    ]
     summary = {
         "documents_in": sum(r["documents_in"] for r in per_dataset.values()),
         "kept": sum(r["kept"] for r in per_dataset.values()),
@@ -419,40 +392,75 @@ def deduplicate(spark, datasets: dict, output: str, options: DedupOptions, prior
     report = {**summary, "cluster_size_histogram": histogram, "example_pairs": examples}
     write_json(spark, f"{output}/summary.json", summary)
     write_json(spark, f"{output}/report.json", report)
-    for frame in (sigs, marked, scored, clusters, removed, *datasets.values()):
+    for frame in (sigs, marked, scored, *datasets.values()):
         frame.unpersist()
     return summary
 
 
 # ---------------------------------------------------------------- the job
-def parse_dataset_args(values: list[str]) -> dict:
-    """['NAME=PATH[,key=value...]', ...] -> {NAME: CorpusSpec}; a name given twice is a ConfigError."""
+def parse_dataset(value: str):
+    """'NAME=PATH[,key=value...]' -> CorpusSpec; the name is needed, and 'removals' is taken."""
     from curation.corpora import parse_corpus_spec
 
-    datasets: dict = {}
-    for value in values:
-        if "=" not in value.split(",")[0]:
-            raise ConfigError(f"--dataset expects NAME=PATH, got {value!r}")
-        spec = parse_corpus_spec(value)
-        if spec.name == "removals":
-            raise ConfigError("dataset name 'removals' is reserved for the removals table")
-        if spec.name in datasets:
-            raise ConfigError(f"dataset {spec.name!r} is given twice")
-        datasets[spec.name] = spec
-    return datasets
+    if "=" not in value.split(",")[0]:
+        raise ConfigError(f"--dataset expects NAME=PATH, got {value!r}")
+    spec = parse_corpus_spec(value)
+    if spec.name == "removals":
+        raise ConfigError("dataset name 'removals' is reserved for the removals table")
+    return spec
 
 
-def parse_priority(value: str | None, names: list[str]) -> list[str]:
-    """Comma-separated dataset names, highest priority first; default: the order of --dataset."""
-    if not value:
-        return list(names)
-    priority = [p.strip() for p in value.split(",") if p.strip()]
+def parse_priority(priority: tuple[str, ...], names: list[str]) -> list[str]:
+    """Dataset names, highest priority first, then the others in the order of --dataset."""
     unknown = [p for p in priority if p not in names]
     if unknown:
         raise ConfigError(f"--priority names unknown dataset(s): {', '.join(unknown)}")
     if len(set(priority)) != len(priority):
         raise ConfigError("--priority names a dataset twice")
-    return priority + [n for n in names if n not in priority]
+    return list(priority) + [n for n in names if n not in priority]
+
+
+# the DedupOptions that are job options (flags, config keys); the others are the algorithm's tuning
+FLAGGED = ("features", "ngram", "num_features", "num_hashes", "bands", "rows", "threshold", "bucket_cap", "seed")
+
+
+@dataclass(frozen=True)
+class DedupJobOptions:
+    """The dedup job's options: its flags, and the [dedup] table of a pipeline config. The algorithm's own
+    (`DedupOptions`) are options of their own name (`--threshold`)."""
+
+    dataset: tuple[CorpusSpec, ...] = field(
+        default=(),
+        metadata=option(
+            "a dataset: Parquet with doc_id and text, or JSON Lines(.gz) with id/text",
+            metavar="NAME=PATH",
+            repeatable=True,
+            parse=parse_dataset,
+            required=True,
+        ),
+    )
+    priority: tuple[str, ...] = field(
+        default=(), metadata=option("comma-separated names, highest first (default: --dataset order)")
+    )
+    output: str = field(
+        default="", metadata=option("OUT/<dataset>/, OUT/removals/, report.json, summary.json", required=True)
+    )
+    dedup: DedupOptions = field(default_factory=DedupOptions, metadata=group("", FLAGGED))
+
+    @property
+    def datasets(self) -> dict[str, CorpusSpec]:
+        return {spec.name: spec for spec in self.dataset}
+
+    def priority_list(self) -> list[str]:
+        return parse_priority(self.priority, list(self.datasets))
+
+    def check(self) -> None:
+        names = [spec.name for spec in self.dataset]
+        repeated = next((name for name in names if names.count(name) > 1), None)
+        if repeated:
+            raise ConfigError(f"dataset {repeated!r} is given twice")
+        self.priority_list()
+        self.dedup.check()
 
 
 class DedupJob(SparkJob):
@@ -460,60 +468,24 @@ class DedupJob(SparkJob):
 
     name = "dedup"
     description = "Exact + MinHash LSH fuzzy deduplication within and across datasets."
+    options_class = DedupJobOptions
 
-    def add_arguments(self, parser):
-        defaults = DedupOptions()
-        parser.add_argument(
-            "--dataset",
-            action="append",
-            required=True,
-            metavar="NAME=PATH",
-            help="a dataset: Parquet with doc_id and text, or JSON Lines(.gz) with id/text",
-        )
-        parser.add_argument("--priority", help="comma-separated names, highest first (default: --dataset order)")
-        parser.add_argument("--output", required=True, help="OUT/<dataset>/, OUT/removals/, report.json, summary.json")
-        parser.add_argument("--features", choices=FEATURES, default=defaults.features)
-        parser.add_argument("--ngram", type=int, default=defaults.ngram)
-        parser.add_argument("--num-features", type=int, default=defaults.num_features)
-        parser.add_argument("--num-hashes", type=int, default=defaults.num_hashes)
-        parser.add_argument("--bands", type=int, default=defaults.bands)
-        parser.add_argument("--rows", type=int, default=defaults.rows)
-        parser.add_argument("--threshold", type=float, default=defaults.threshold)
-        parser.add_argument("--bucket-cap", type=int, default=defaults.bucket_cap)
-        parser.add_argument("--seed", type=int, default=defaults.seed)
-
-    def check_options(self, args):
-        args.datasets = parse_dataset_args(args.dataset)
-        args.priority_list = parse_priority(args.priority, list(args.datasets))
-        args.options = DedupOptions(
-            args.features,
-            args.ngram,
-            args.num_features,
-            args.num_hashes,
-            args.bands,
-            args.rows,
-            args.threshold,
-            args.bucket_cap,
-            args.seed,
-        )
-        args.options.check()
-
-    def validate(self, args):
-        for name, spec in args.datasets.items():
+    def validate(self, options):
+        for name, spec in options.datasets.items():
             if not is_uri(spec.path) and not os.path.exists(spec.path):
                 raise ConfigError(f"dataset {name}: no such file or directory: {spec.path}")
             check_input(spec)
 
-    def run(self, spark, args):
+    def run(self, spark, options):
         from curation.corpora import read_documents
 
-        frames = {name: read_documents(spark, spec) for name, spec in args.datasets.items()}
+        frames = {name: read_documents(spark, spec) for name, spec in options.datasets.items()}
         try:
-            summary = deduplicate(spark, frames, args.output, args.options, args.priority_list)
+            summary = deduplicate(spark, frames, options.output, options.dedup, options.priority_list())
         except BadInput as err:
             print(f"dedup: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(format_summary(summary, published_path(args.output)))
+        print(format_summary(summary, published_path(options.output)))
         if not summary["conserved"]:
             print("dedup: error: documents in != kept + removed", file=sys.stderr)
             return 1
@@ -530,10 +502,9 @@ class DedupStage(Stage):
     funnel_label = "kept"
 
     def wire(self, run, output):
-        references = (f"--dataset={spec}" for spec in run.reference.values())
-        return [f"--dataset=crawl={run.crawl(self.name)}", *references, "--output", output]
+        return {"dataset": (CorpusSpec("crawl", run.crawl(self.name)), *run.reference.values()), "output": output}
 
-    def input_files(self, args, run):
+    def input_files(self, options, run):
         return run.reference_files()
 
     def counts(self, summary):

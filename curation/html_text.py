@@ -1,6 +1,6 @@
 """HTML -> main text: decoding a payload to a string, and the main-content extractors.
 
-Pure and Spark-free, kept apart from the WARC reading of `curation.extract` because it is what evaluation,
+Pure and Spark-free, kept apart from the WARC reading of `curation.warc_records` because it is what evaluation,
 benchmarks and the rules tests call on a single page: `decode_html` (HTTP charset, then <meta>, then UTF-8, then
 detection), `parse_html` (one resiliparse tree per page, for the depth check and extraction), `EXTRACTORS`
 (trafilatura, resiliparse) and the per-document `time_limit`.

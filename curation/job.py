@@ -1,17 +1,21 @@
 """The base every `spark-submit` job shares (after Common Crawl's cc-pyspark).
 
-A job declares its arguments and checks them *before* Spark starts, in two steps: `check_options`
-(the arguments alone, and the files they name that no stage of the pipeline writes: benchmarks,
-weights, WARC inputs) and `validate` (the inputs: that they exist and hold the columns the job
-reads; the output: that it can be written). A mistake is one line on stderr and exit status 2.
-The pipeline runs `check_options` of every stage before the first stage starts, and `validate` of
-each stage when its inputs are there. Concrete jobs override `add_arguments`, `check_options`,
-`validate` and `run`.
+A job declares its options as one frozen dataclass (`options_class`: its flags and its pipeline config
+table, curation.options) and checks them *before* Spark starts, in two steps: `check_options` (the
+options alone, and the files they name that no stage of the pipeline writes: benchmarks, weights, WARC
+inputs) and `validate` (the inputs: that they exist and hold the columns the job reads; the output: that
+it can be written). A mistake is one line on stderr and exit status 2. The pipeline runs `check_options`
+of every stage before the first stage starts, and `validate` of each stage when its inputs are there.
+Concrete jobs set `options_class` and override `check_options` (by default the options' own `check()`),
+`validate` and `run`; none of them changes the options: what a job derives from them (a parsed number, a
+loaded file) is a property of the options or is computed in `run`. `--overwrite` and `--verbose` are the
+job runner's flags, not options.
 
-A job with an `--output DIR` (a local path or a Hadoop filesystem URI: curation.storage) writes into
-the hidden sibling `.DIR.partial` and renames it to DIR only when it succeeds: DIR is either the
-previous complete output or the new one, never half-written. What a job prints names DIR
-(`published_path`), where its files are once it succeeds.
+A job with an output directory DIR (its `output_option`, `--output`; a local path or a Hadoop filesystem
+URI: curation.storage) writes into the hidden sibling `.DIR.partial` (the options with that directory,
+`dataclasses.replace`d) and renames it to DIR only when it succeeds: DIR is either the previous complete
+output or the new one, never half-written. What a job prints names DIR (`published_path`), where its
+files are once it succeeds.
 
 Ctrl-C ends a job with one line (where it stopped, and how to go on), not py4j's tracebacks.
 """
@@ -19,6 +23,7 @@ Ctrl-C ends a job with one line (where it stopped, and how to go on), not py4j's
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -35,58 +40,63 @@ from py4j.protocol import Py4JError
 
 from curation.corpora import CorpusSpec, corpus_files
 from curation.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from curation.options import add_arguments, from_namespace
 from curation.package import check_executors
 from curation.spark import get_spark
-from curation.storage import exists, hadoop_fs, is_uri, remove_tree, rename, split
+from curation.storage import exists, file_sizes, hadoop_fs, is_uri, remove_tree, rename, split
 
 
 class SparkJob:
     name = "job"
     description = ""
+    options_class: type = None  # the job's frozen options dataclass (curation.options): its flags, its TOML table
+    output_option = "output"  # the option naming the directory the job writes: staged, then published
     # exit statuses after which the output is complete and is published (renamed into place)
     published_statuses = (EXIT_OK,)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Declare the job's own arguments."""
+    def check_options(self, options) -> None:
+        """Check the options and the files only a user gives (never another stage's output), without
+        Spark; raise ConfigError with one clear line. Mutates nothing."""
+        check = getattr(options, "check", None)
+        if check:
+            check()
 
-    def check_options(self, args: argparse.Namespace) -> None:
-        """Check the arguments and the files only a user gives (never another stage's output), without
-        Spark; raise ConfigError with one clear line."""
-
-    def validate(self, args: argparse.Namespace) -> None:
+    def validate(self, options) -> None:
         """Check the inputs (they exist and hold the columns the job reads), after `check_options`,
         without Spark; raise ConfigError with one clear line."""
 
-    def check(self, args: argparse.Namespace) -> None:
-        self.check_options(args)
-        self.validate(args)
+    def check(self, options) -> None:
+        self.check_options(options)
+        self.validate(options)
 
-    def run(self, spark, args: argparse.Namespace) -> int:
+    def run(self, spark, options) -> int:
         raise NotImplementedError
 
-    def parser(self, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser = parser_class(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
+    def parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
         parser.add_argument(
             "--verbose",
             action="store_true",
             help="Spark's INFO log too (default: its warnings and errors; or CURATION_SPARK_LOG_LEVEL)",
         )
-        self.add_arguments(parser)
+        add_arguments(parser, self.options_class)
         return parser
 
     def main(self, argv: list[str] | None = None) -> int:
         args = self.parser().parse_args(argv)
         if args.verbose:
             os.environ["CURATION_SPARK_LOG_LEVEL"] = "INFO"
-        staged = None
+        staged = options = None
         with QuietInterrupts() as interrupts:
             try:
                 try:
-                    self.check(args)
-                    output = getattr(args, "output", None)
+                    options = from_namespace(self.options_class, args)
+                    self.check(options)
+                    output = getattr(options, self.output_option, None)
                     check_output(output, args.overwrite)
                     spark = get_spark(f"curation-{self.name}")  # checks Java first
+                    check_uri_output(output, args.overwrite)
                     check_executors(spark, type(self).__module__)  # on a cluster: was the environment shipped?
                 except ConfigError as err:
                     print(f"{self.name}: error: {err}", file=sys.stderr)
@@ -95,12 +105,12 @@ class SparkJob:
                 started = time.perf_counter()
                 staged = partial_path(output) if output else None
                 if staged:
-                    if not getattr(args, "resume", False):  # a resumable job continues what an interrupted run left
+                    if not getattr(options, "resume", False):  # a resumable job continues what an interrupted run left
                         remove_tree(staged)
-                    args.output = staged
-                status = self.run(spark, args)
+                    options = dataclasses.replace(options, **{self.output_option: staged})
+                status = self.run(spark, options)
             except KeyboardInterrupt:
-                print(interrupted_line(self.name, staged, args), file=sys.stderr)
+                print(interrupted_line(self.name, staged, options), file=sys.stderr)
                 return EXIT_INTERRUPTED
         if staged and status in self.published_statuses:
             publish(staged, output)
@@ -111,10 +121,10 @@ class SparkJob:
         return status
 
 
-def interrupted_line(name: str, staged: str | None, args: argparse.Namespace) -> str:
+def interrupted_line(name: str, staged: str | None, options) -> str:
     """The one line a job interrupted by Ctrl-C prints: how to go on."""
-    if staged and exists(staged) and hasattr(args, "resume"):  # a resumable job keeps what it committed
-        again = "run the same command again" if args.resume else "run the same command with --resume"
+    if staged and exists(staged) and hasattr(options, "resume"):  # a resumable job keeps what it committed
+        again = "run the same command again" if options.resume else "run the same command with --resume"
         return f"{name}: interrupted; {again} to continue from {staged}"
     return f"{name}: interrupted; run the same command again"
 
@@ -165,12 +175,19 @@ class QuietInterrupts:
 
 def check_output(output: str | None, overwrite: bool) -> None:
     """A local output directory that already holds files needs --overwrite, and must be writable (a URI
-    is opened once Spark runs: a job replaces it)."""
+    is opened once Spark runs: `check_uri_output`)."""
     if not output or is_uri(output):
         return
     if os.path.isdir(output) and os.listdir(output) and not overwrite:
         raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
     check_writable(output)
+
+
+def check_uri_output(output: str | None, overwrite: bool) -> None:
+    """`check_output` for a Hadoop filesystem URI, once Spark runs (the URI is opened through it): one that
+    already holds files needs --overwrite too."""
+    if output and is_uri(output) and not overwrite and exists(output) and file_sizes(output):
+        raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
 
 
 def check_writable(output: str) -> None:

@@ -5,7 +5,8 @@ Why over the batch and not per document: on real pages (~9,000 characters, ~1,50
 Python path (NFKC + regex per text, a dict lookup per word, numpy calls per document) cost ~5 ms a document,
 five times the whole budget. Here a batch's texts become one array of code points; word boundaries, word
 hashes, rolling n-gram hashes and the per-document MinHash minima are numpy passes over flat arrays (`reduceat`
-over document offsets). Python loops per document only to hash its folded text and to sort its feature set.
+over document offsets), and the feature sets are one sort of the batch. Python loops per document only to hash
+its folded text.
 
 Definitions (Spark workers, the single-process loops and the tests all call these, so they agree):
 - a word is a maximal run of characters Python's `\\w` matches, lower-cased character by character (the only
@@ -136,11 +137,15 @@ def shingles(hashes: np.ndarray, text_of_word: np.ndarray, texts: int, ngram: in
 
 
 def sorted_sets(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each text's run of `values` as a sorted set: (values, offsets into them, len(counts) + 1)."""
-    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-    sets = [np.unique(values[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)
-    return (np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)), offsets
+    """Each text's run of `values` (uint32) as a sorted set: (values, offsets into them, len(counts) + 1).
+    One sort of (text index, value) as uint64 for the whole batch, not one np.unique per text (4x faster)."""
+    owner = np.repeat(np.arange(len(counts), dtype=U64), counts)
+    keyed = np.sort((owner << U64(32)) | values.astype(U64))
+    first = np.ones(len(keyed), dtype=bool)
+    first[1:] = keyed[1:] != keyed[:-1]
+    kept = keyed[first]
+    per_text = np.bincount((kept >> U64(32)).astype(np.int64), minlength=len(counts))
+    return (kept & U64(0xFFFFFFFF)).astype(np.uint32), np.concatenate([[0], np.cumsum(per_text)]).astype(np.int64)
 
 
 def classifier_features(texts: list, num_features: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,8 @@ from curation.manifest import (
     file_sha256,
     validate_manifest,
 )
-from curation.mixture_weights import DatasetSpec, read_weights_file, resolve_mixture
+from curation.mixture_weights import DatasetSpec, MixtureInput, parse_dataset_arg, read_weights_file, resolve_mixture
+from curation.options import option
 from curation.settings import PROJECT_ROOT
 from curation.stage import Counts, Handoff, Stage
 from curation.storage import local_path
@@ -390,115 +391,133 @@ def format_summary(summary: dict, output: str) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class MixtureJobOptions:
+    """The mixture job's options: its flags, and the [mixture] table of a pipeline config."""
+
+    dataset: tuple[MixtureInput, ...] = field(
+        default=(),
+        metadata=option(
+            "a dataset: Parquet with doc_id and text (a stage's documents/), or JSONL(.gz) or "
+            "text files with curation.corpora's reader options (format, text_field, id_field, "
+            "strip_gutenberg); WEIGHT may come from --weights",
+            metavar="NAME=PATH[,key=value...][:WEIGHT]",
+            repeatable=True,
+            parse=parse_dataset_arg,
+        ),
+    )
+    weights: str | None = field(
+        default=None, metadata=option(f"JSON weights file, e.g. {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}")
+    )
+    output: str = field(
+        default="", metadata=option("local or shared directory (the trainer memory-maps shards)", required=True)
+    )
+    token_budget: float | None = field(
+        default=None, metadata=option("training tokens (e.g. 300e9); default: the weights file's")
+    )
+    n_ctx: int | None = field(
+        default=None, metadata=option("trainer context length recorded in the manifest (default 2048)")
+    )
+    max_epochs: float | None = field(default=None, metadata=option("warn when a dataset repeats more (default 3.4)"))
+    vocab_size: int = field(default=GPT2_VOCAB_SIZE, metadata=option("of the trained BPE"))
+    gpt2_vocab: str | None = field(
+        default=None, metadata=option("GPT-2 vocab.json (with --gpt2-merges) instead of training a BPE")
+    )
+    gpt2_merges: str | None = field(default=None, metadata=option("GPT-2 merges.txt"))
+    tokenizer_sample_docs: int = MixtureOptions.tokenizer_sample_docs
+    tokenizer_sample_chars: int = field(
+        default=MixtureOptions.tokenizer_sample_chars,
+        metadata=option("characters kept from the start of each sampled document"),
+    )
+    seed: int = field(default=0, metadata=option("of the tokenizer training sample"))
+    shard_text_mb: float = field(default=512.0, metadata=option("text (MiB) per shard, roughly"))
+    provenance: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "extra provenance for a dataset (classifier, dedup settings, ...)", metavar="NAME=JSONFILE", repeatable=True
+        ),
+    )
+
+    def check(self) -> None:
+        if local_path(self.output) is None:
+            raise ConfigError("--output must be a local or shared filesystem path: the trainer memory-maps the shards")
+        self.mixture  # noqa: B018 (resolved here, before Spark starts)
+
+    @property
+    def directory(self) -> str:
+        """The output as an absolute local path (the manifest names its shards under it)."""
+        return os.path.abspath(local_path(self.output))
+
+    @cached_property
+    def mixture(self) -> tuple[list[DatasetSpec], MixtureOptions]:
+        """The datasets with their weights, and what build_mixture reads: the weights file's budget, context and
+        epochs where these options leave them out, the provenance files read (ConfigError for a mistake)."""
+        weights = read_weights_file(self.weights) if self.weights else None
+        specs, zero_weight = resolve_mixture(list(self.dataset), weights, check_paths=False)
+        budget = self.token_budget if self.token_budget is not None else (weights and weights.token_budget)
+        if not budget or budget < 1 or not math.isfinite(budget):
+            raise ConfigError("--token-budget must be a positive number of tokens (or set token_budget in --weights)")
+        n_ctx = self.n_ctx or (weights and weights.n_ctx) or 2048
+        max_epochs = self.max_epochs or (weights and weights.max_epochs) or 3.4
+        if n_ctx < 1 or max_epochs <= 0:
+            raise ConfigError("--n-ctx and --max-epochs must be positive")
+        if bool(self.gpt2_vocab) != bool(self.gpt2_merges):
+            raise ConfigError("--gpt2-vocab and --gpt2-merges go together")
+        for path in filter(None, (self.gpt2_vocab, self.gpt2_merges)):
+            if not os.path.isfile(path):
+                raise ConfigError(f"tokenizer file not found: {path}")
+        if not self.gpt2_vocab and self.vocab_size < MIN_VOCAB_SIZE:
+            raise ConfigError(f"--vocab-size must be at least {MIN_VOCAB_SIZE} (256 bytes + {EOT})")
+        if self.tokenizer_sample_docs < 1 or self.tokenizer_sample_chars < 1 or self.shard_text_mb <= 0:
+            raise ConfigError("--tokenizer-sample-docs, --tokenizer-sample-chars and --shard-text-mb must be positive")
+        provenance = {}
+        names = {spec.name for spec in specs}
+        for entry in self.provenance:
+            name, _, path = entry.partition("=")
+            if name not in names:
+                raise ConfigError(f"--provenance {entry}: no dataset named {name!r} in the mixture")
+            try:
+                provenance[name] = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as err:
+                raise ConfigError(f"--provenance {entry}: not a readable JSON file ({err})") from None
+        return specs, MixtureOptions(
+            token_budget=int(budget),
+            n_ctx=n_ctx,
+            max_epochs=max_epochs,
+            vocab_size=self.vocab_size,
+            tokenizer_sample_docs=self.tokenizer_sample_docs,
+            tokenizer_sample_chars=self.tokenizer_sample_chars,
+            seed=self.seed,
+            shard_text_bytes=max(1, int(self.shard_text_mb * (1 << 20))),
+            gpt2_files=(self.gpt2_vocab, self.gpt2_merges) if self.gpt2_vocab else None,
+            weights_file=self.weights,
+            zero_weight=tuple(zero_weight),
+            provenance=provenance,
+        )
+
+
 class MixtureJob(SparkJob):
     """`spark-submit jobs/mixture.py --dataset NAME=PATH:WEIGHT ... --token-budget T --output DIR`."""
 
     name = "mixture"
     description = "Curated datasets -> tokenized shards + manifest.json stating the weighted training mixture."
+    options_class = MixtureJobOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--dataset",
-            action="append",
-            default=[],
-            metavar="NAME=PATH[,key=value...][:WEIGHT]",
-            help="a dataset: Parquet with doc_id and text (a stage's documents/), or JSONL(.gz) or "
-            "text files with curation.corpora's reader options (format, text_field, id_field, "
-            "strip_gutenberg); WEIGHT may come from --weights",
-        )
-        parser.add_argument("--weights", help=f"JSON weights file, e.g. {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}")
-        parser.add_argument(
-            "--output", required=True, help="local or shared directory (the trainer memory-maps shards)"
-        )
-        parser.add_argument(
-            "--token-budget", type=float, help="training tokens (e.g. 300e9); default: the weights file's"
-        )
-        parser.add_argument("--n-ctx", type=int, help="trainer context length recorded in the manifest (default 2048)")
-        parser.add_argument("--max-epochs", type=float, help="warn when a dataset repeats more (default 3.4)")
-        parser.add_argument("--vocab-size", type=int, default=GPT2_VOCAB_SIZE, help="of the trained BPE")
-        parser.add_argument("--gpt2-vocab", help="GPT-2 vocab.json (with --gpt2-merges) instead of training a BPE")
-        parser.add_argument("--gpt2-merges", help="GPT-2 merges.txt")
-        parser.add_argument("--tokenizer-sample-docs", type=int, default=MixtureOptions.tokenizer_sample_docs)
-        parser.add_argument(
-            "--tokenizer-sample-chars",
-            type=int,
-            default=MixtureOptions.tokenizer_sample_chars,
-            help="characters kept from the start of each sampled document",
-        )
-        parser.add_argument("--seed", type=int, default=0, help="of the tokenizer training sample")
-        parser.add_argument("--shard-text-mb", type=float, default=512.0, help="text (MiB) per shard, roughly")
-        parser.add_argument(
-            "--provenance",
-            action="append",
-            default=[],
-            metavar="NAME=JSONFILE",
-            help="extra provenance for a dataset (classifier, dedup settings, ...)",
-        )
-
-    def check_options(self, args):
-        if local_path(args.output) is None:
-            raise ConfigError("--output must be a local or shared filesystem path: the trainer memory-maps the shards")
-        args.output = os.path.abspath(local_path(args.output))
-        weights = read_weights_file(args.weights) if args.weights else None
-        args.specs, args.zero_weight = resolve_mixture(args.dataset, weights, check_paths=False)
-        budget = args.token_budget if args.token_budget is not None else (weights and weights.token_budget)
-        if not budget or budget < 1 or not math.isfinite(budget):
-            raise ConfigError("--token-budget must be a positive number of tokens (or set token_budget in --weights)")
-        args.token_budget = int(budget)
-        args.n_ctx = args.n_ctx or (weights and weights.n_ctx) or 2048
-        args.max_epochs = args.max_epochs or (weights and weights.max_epochs) or 3.4
-        if args.n_ctx < 1 or args.max_epochs <= 0:
-            raise ConfigError("--n-ctx and --max-epochs must be positive")
-        if bool(args.gpt2_vocab) != bool(args.gpt2_merges):
-            raise ConfigError("--gpt2-vocab and --gpt2-merges go together")
-        for path in filter(None, (args.gpt2_vocab, args.gpt2_merges)):
-            if not os.path.isfile(path):
-                raise ConfigError(f"tokenizer file not found: {path}")
-        if not args.gpt2_vocab and args.vocab_size < MIN_VOCAB_SIZE:
-            raise ConfigError(f"--vocab-size must be at least {MIN_VOCAB_SIZE} (256 bytes + {EOT})")
-        if args.tokenizer_sample_docs < 1 or args.tokenizer_sample_chars < 1 or args.shard_text_mb <= 0:
-            raise ConfigError("--tokenizer-sample-docs, --tokenizer-sample-chars and --shard-text-mb must be positive")
-        args.provenance_by_name = {}
-        names = {spec.name for spec in args.specs}
-        for spec in args.provenance:
-            name, _, path = spec.partition("=")
-            if name not in names:
-                raise ConfigError(f"--provenance {spec}: no dataset named {name!r} in the mixture")
-            try:
-                args.provenance_by_name[name] = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as err:
-                raise ConfigError(f"--provenance {spec}: not a readable JSON file ({err})") from None
-
-    def validate(self, args):
-        for spec in args.specs:
+    def validate(self, options):
+        for spec in options.mixture[0]:
             check_input(spec.corpus)
 
-    def run(self, spark, args):
-        if args.overwrite:  # shards are content-named: without this, stale ones would stay beside new ones
-            shutil.rmtree(os.path.join(args.output, "shards"), ignore_errors=True)
-        options = MixtureOptions(
-            token_budget=args.token_budget,
-            n_ctx=args.n_ctx,
-            max_epochs=args.max_epochs,
-            vocab_size=args.vocab_size,
-            tokenizer_sample_docs=args.tokenizer_sample_docs,
-            tokenizer_sample_chars=args.tokenizer_sample_chars,
-            seed=args.seed,
-            shard_text_bytes=max(1, int(args.shard_text_mb * (1 << 20))),
-            gpt2_files=(args.gpt2_vocab, args.gpt2_merges) if args.gpt2_vocab else None,
-            weights_file=args.weights,
-            zero_weight=tuple(args.zero_weight),
-            provenance=args.provenance_by_name,
-        )
+    def run(self, spark, options):
+        specs, mixture = options.mixture
         try:
-            summary = build_mixture(spark, args.specs, args.output, options)
+            summary = build_mixture(spark, specs, options.directory, mixture)
         except ConfigError as err:  # found only once the input is opened, e.g. a missing text column
             print(f"mixture: error: {err}", file=sys.stderr)
             return EXIT_CONFIG
         except ValueError as err:
             print(f"mixture: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(format_summary(summary, published_path(args.output)))
+        print(format_summary(summary, published_path(options.directory)))
         for warning in summary["warning_messages"]:
             print(f"mixture: warning: {warning}", file=sys.stderr)
         return 0
@@ -518,11 +537,11 @@ class MixtureStage(Stage):
     funnel_label = "tokenized"
 
     def wire(self, run, output):
-        datasets = [
-            f"--dataset={name}={run.documents('decontaminate', source)}" + ("" if weight is None else f":{weight}")
+        datasets = tuple(
+            MixtureInput(CorpusSpec(name, run.documents("decontaminate", source)), weight)
             for name, (source, weight) in run.mixture_sources.items()
-        ]
-        return [*datasets, "--output", output]
+        )
+        return {"dataset": datasets, "output": output}
 
     def counts(self, summary):
         return {

@@ -43,10 +43,21 @@ class WeightsFile:
     max_epochs: float | None = None
 
 
-def parse_dataset_arg(spec: str) -> tuple[str, str, float | None]:
-    """`NAME=PATH[,key=value...][:WEIGHT]` -> (name, path with its reader options, weight or None).
+@dataclass(frozen=True)
+class MixtureInput:
+    """One `--dataset`: a corpus to tokenize, and its weight when given beside it (else the weights file's)."""
 
-    PATH may itself hold colons (s3a://...); the reader options are curation.corpora's."""
+    corpus: CorpusSpec  # named after the dataset
+    weight: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.corpus.name
+
+
+def parse_dataset_arg(spec: str) -> MixtureInput:
+    """`NAME=PATH[,key=value...][:WEIGHT]` -> MixtureInput (PATH may itself hold colons: s3a://...; the reader
+    options are curation.corpora's)."""
     name, sep, rest = spec.partition("=")
     if not sep or not name or not rest:
         raise ConfigError(f"--dataset must look like NAME=PATH:WEIGHT, got {spec!r}")
@@ -59,7 +70,7 @@ def parse_dataset_arg(spec: str) -> tuple[str, str, float | None]:
             pass
         else:
             path = head
-    return name, path, weight
+    return MixtureInput(parse_corpus_spec(f"{name}={path}"), weight)
 
 
 def read_weights_file(path: str) -> WeightsFile:
@@ -85,7 +96,7 @@ def read_weights_file(path: str) -> WeightsFile:
 
 
 def resolve_mixture(
-    dataset_args: list[str], weights_file: WeightsFile | None, check_paths: bool = True
+    inputs: list[MixtureInput], weights_file: WeightsFile | None, check_paths: bool = True
 ) -> tuple[list[DatasetSpec], list[str]]:
     """The datasets to tokenize, with renormalized weights, and the names left out for weight 0.
 
@@ -93,23 +104,22 @@ def resolve_mixture(
     paths (and may override a weight), and every dataset the file weights above 0 needs a path.
     `check_paths=False` leaves out checking that the paths exist: another stage may not have written them yet.
     """
-    given: dict[str, tuple[str, float | None]] = {}
-    for spec in dataset_args:
-        name, path, weight = parse_dataset_arg(spec)
-        if not DATASET_NAME.match(name):
-            raise ConfigError(f"dataset name {name!r} must be letters, digits, '_', '.' or '-'")
-        if name in given:
-            raise ConfigError(f"dataset {name!r} is given twice")
-        given[name] = (path, weight)
+    given: dict[str, MixtureInput] = {}
+    for dataset in inputs:
+        if not DATASET_NAME.match(dataset.name):
+            raise ConfigError(f"dataset name {dataset.name!r} must be letters, digits, '_', '.' or '-'")
+        if dataset.name in given:
+            raise ConfigError(f"dataset {dataset.name!r} is given twice")
+        given[dataset.name] = dataset
     if weights_file is None:
         if not given:
             raise ConfigError("no datasets: give --dataset NAME=PATH:WEIGHT (one or more) or --weights FILE")
-        for name, (_, weight) in given.items():
-            if weight is None:
+        for name, dataset in given.items():
+            if dataset.weight is None:
                 raise ConfigError(
                     f"dataset {name!r} has no weight: write --dataset {name}=PATH:WEIGHT or give --weights FILE"
                 )
-        weights = {name: weight for name, (_, weight) in given.items()}
+        weights = {name: dataset.weight for name, dataset in given.items()}
     else:
         unknown = sorted(set(given) - set(weights_file.weights))
         if unknown:
@@ -118,7 +128,7 @@ def resolve_mixture(
                 f"(it has {', '.join(weights_file.weights)})"
             )
         weights = {
-            name: given[name][1] if name in given and given[name][1] is not None else weight
+            name: given[name].weight if name in given and given[name].weight is not None else weight
             for name, weight in weights_file.weights.items()
         }
     for name, weight in weights.items():
@@ -137,7 +147,7 @@ def resolve_mixture(
                 f"dataset {name!r} has weight {weight} in {weights_file.path} but no path: "
                 f"give --dataset {name}=PATH (or {name}=PATH:0 to leave it out)"
             )
-        corpus = parse_corpus_spec(f"{name}={given[name][0]}")
+        corpus = given[name].corpus
         if check_paths and not is_uri(corpus.path) and not os.path.exists(corpus.path):
             raise ConfigError(f"dataset {name!r}: input path does not exist: {corpus.path}")
         specs.append(DatasetSpec(name, corpus, weight / total, weight))

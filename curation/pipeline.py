@@ -2,8 +2,9 @@
 classifier -> classify -> dedup -> decontaminate -> mixture; an optional stage runs when the config has its table).
 
 `spark-submit jobs/pipeline.py --config run.toml` runs each stage's own job (the classes behind
-jobs/*.py) in one SparkSession, with the job's arguments built from the config, so every stage
-option is a config key. Nothing here names a stage: each one declares, beside its job, how it is wired
+jobs/*.py) in one SparkSession, with the job's options dataclass built from the stage's config table and the
+typed values its wiring sets (curation.options), so every stage option is a config key and no option goes
+through a command line. Nothing here names a stage: each one declares, beside its job, how it is wired
 to the others and how its counts are read (curation.stage). A run can be interrupted or crash at any
 point and be started again:
 
@@ -20,17 +21,18 @@ point and be started again:
 
 from __future__ import annotations
 
-import argparse
+import functools
 import hashlib
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import curation
 from curation import storage
-from curation.corpora import parse_corpus_spec
+from curation.corpora import CorpusSpec, corpus_spec
 from curation.errors import ConfigError
 from curation.job import (
     EXIT_CONFIG,
@@ -43,6 +45,7 @@ from curation.job import (
     remove_tree,
 )
 from curation.manifest import file_sha256
+from curation.options import build, canonical, convert_table, keys, option
 from curation.stage import Counts, RunLayout, Stage
 from curation.stages import STAGE_NAMES, STAGES
 from curation.storage import local_path
@@ -66,15 +69,8 @@ class Config:
     output: str  # the run directory: one subdirectory per stage
     seed: int
     stages: dict[str, dict]  # the table of each stage, as written
-    reference: dict[str, str]  # name -> corpus spec NAME=PATH[,key=value...]
+    reference: dict[str, CorpusSpec]  # name -> how to read it
     mixture_sources: dict[str, tuple[str, float | None]]  # mixture dataset -> (curated dataset it reads, weight)
-
-
-class RaisingParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are ConfigErrors instead of a usage message and exit."""
-
-    def error(self, message):
-        raise ConfigError(message)
 
 
 def read_toml(path: str) -> dict:
@@ -122,7 +118,7 @@ def load_config(path: str) -> Config:
     return Config(path, output.removeprefix("file://"), seed, stages, reference, sources)
 
 
-def reference_specs(table, where: str) -> dict[str, str]:
+def reference_specs(table, where: str) -> dict[str, CorpusSpec]:
     """[reference] NAME = "PATH" or NAME = {path = "...", format = "jsonl", strip_gutenberg = true, ...}."""
     if not isinstance(table, dict) or not table:
         raise ConfigError(f'{where} [reference] must name at least one reference corpus: NAME = "PATH"')
@@ -140,10 +136,10 @@ def reference_specs(table, where: str) -> dict[str, str]:
             raise ConfigError(
                 f"{where} [reference] {name}: unknown key {unknown[0]!r} (known: {', '.join(REFERENCE_KEYS)})"
             )
-        options = [f"{key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in value.items() if key != "path"]
-        specs[name] = ",".join([f"{name}={value['path']}", *options])
+        options = {key: str(v).lower() if isinstance(v, bool) else str(v) for key, v in value.items() if key != "path"}
         try:
-            check_input(parse_corpus_spec(specs[name]))
+            specs[name] = corpus_spec(name, value["path"], options)
+            check_input(specs[name])
         except ConfigError as err:
             raise ConfigError(f"{where} [reference] {name}: {err}") from None
     return specs
@@ -169,43 +165,20 @@ def mixture_sources(table, curated: list[str], where: str) -> dict[str, tuple[st
     return sources
 
 
-def option_argv(stage: Stage, table: dict, where: str) -> list[str]:
-    """A stage's config table as its job's command-line options: `max_html_bytes = 5e6` is
-    `--max-html-bytes 5000000`, `true` a flag, a list repeated options (or one, comma-joined), a table on a
-    repeatable option one `KEY=VALUE` option per entry (`blocklists = { adult = "p" }` is `--blocklist adult=p`)."""
-    parser = stage.job.parser(RaisingParser)
-    actions = {action.dest: action for action in parser._actions if action.option_strings and action.dest != "help"}
-    known = sorted(set(actions) - set(stage.set_by_pipeline) - {"overwrite", "verbose"})
-    argv = []
-    for key, value in table.items():
+def option_values(stage: Stage, table: dict, where: str) -> dict[str, Any]:
+    """A stage's config table as typed values of its job's options (curation.options): `max_html_bytes = 5e6`
+    is the integer 5000000, a table on a repeatable option one `KEY=VALUE` item per entry (`blocklists =
+    { adult = "p" }` is the item `adult=p`). A key the pipeline sets, or one the job has not, is an error."""
+    known = [key for key in keys(stage.job.options_class) if key not in stage.set_by_pipeline]
+    for key in table:
         if key in stage.set_by_pipeline:
             raise ConfigError(f"{where} [{stage.name}] {key} is set by the pipeline (it wires each stage to the last)")
         if key not in known:
             raise ConfigError(f"{where} [{stage.name}] unknown key {key!r} (known: {', '.join(known)})")
-        action = actions[key]
-        flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} [{stage.name}] {key} must be true or false")
-            argv += [flag] if value else []
-        elif isinstance(value, dict) and isinstance(action, argparse._AppendAction):
-            argv += [part for name, item in value.items() for part in (flag, f"{name}={option_value(item)}")]
-        elif isinstance(value, dict) or isinstance(value, bool):
-            raise ConfigError(f"{where} [{stage.name}] {key} must be a number, a string or a list")
-        elif isinstance(value, list) and action.nargs in ("+", "*"):
-            argv += [flag, *map(option_value, value)]
-        elif isinstance(value, list) and isinstance(action, argparse._AppendAction):
-            argv += [part for item in value for part in (flag, option_value(item))]
-        elif isinstance(value, list):
-            argv += [flag, ",".join(map(option_value, value))]
-        else:
-            argv += [flag, option_value(value)]
-    return argv
-
-
-def option_value(value) -> str:
-    """A TOML value as a command-line word; a whole float (TOML's 5e6) as an integer."""
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    try:
+        return convert_table(stage.job.options_class, table)
+    except ConfigError as err:
+        raise ConfigError(f"{where} [{stage.name}] {err}") from None
 
 
 # --- the run's steps -----------------------------------------------------------------------------
@@ -218,7 +191,7 @@ class Step:
 
     stage: Stage
     run: RunLayout
-    options: list[str]  # from the config
+    values: dict[str, Any]  # its options from the config, typed
     input_files: list[str] = field(default_factory=list)
 
     @property
@@ -229,19 +202,18 @@ class Step:
     def output(self) -> str:
         return self.run.path(self.name)
 
-    def argv(self, output: str) -> list[str]:
-        """The job's command line, writing to `output`."""
-        return [*self.stage.wire(self.run, output), *self.options]
-
-    def params(self) -> list[str]:
-        """The command line with the run directory written as $RUN: a moved run is still up to date."""
-        return replace(self, run=replace(self.run, directory="$RUN")).argv(os.path.join("$RUN", self.name))
-
-    def parse(self, output: str) -> argparse.Namespace:
+    def options(self, output: str):
+        """The job's options, writing to `output`: the config's values and the wiring's."""
         try:
-            return self.stage.job.parser(RaisingParser).parse_args(self.argv(output))
+            return build(self.stage.job.options_class, {**self.values, **self.stage.wire(self.run, output)})
         except ConfigError as err:
             raise ConfigError(f"[{self.name}] {err}") from None
+
+    def params(self) -> dict[str, Any]:
+        """The options in canonical JSON form, the run directory written as $RUN: a moved run is still up to
+        date, and the same options are the same params."""
+        moved = replace(self, run=replace(self.run, directory="$RUN"))
+        return canonical(moved.options(os.path.join("$RUN", self.name)))
 
 
 def plan(config: Config) -> list[Step]:
@@ -254,18 +226,21 @@ def plan(config: Config) -> list[Step]:
         table = dict(config.stages[stage.name])
         if stage.seeded:
             table.setdefault("seed", config.seed)
-        step = Step(stage, run, option_argv(stage, table, f"{config.path}:"))
-        args = step.parse(step.output)
+        step = Step(stage, run, option_values(stage, table, f"{config.path}:"))
+        try:
+            options = step.options(step.output)
+        except ConfigError as err:
+            raise ConfigError(f"{config.path}: {err}") from None
         for key in stage.input_options:
-            value = getattr(args, key)
+            value = getattr(options, key)
             local = local_path(value) if value else None
             if local and not os.path.exists(local):
                 raise ConfigError(f"{config.path}: [{stage.name}] {key}: no such file or directory: {value}")
         try:
-            stage.job.check_options(args)
+            stage.job.check_options(options)
         except ConfigError as err:
             raise ConfigError(f"{config.path}: [{stage.name}] {err}") from None
-        step.input_files = stage.input_files(args, run)
+        step.input_files = stage.input_files(options, run)
         steps.append(step)
     return steps
 
@@ -299,7 +274,7 @@ def expand_files(paths: list[str]) -> list[str]:
     return found
 
 
-def fingerprint(params: list[str], inputs: dict) -> str:
+def fingerprint(params: dict[str, Any], inputs: dict) -> str:
     """What a stage's output is a function of: its parameters, its inputs and the code version."""
     payload = json.dumps({"params": params, "inputs": inputs, "version": curation.__version__}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -416,34 +391,40 @@ def stage_line(stage: str, counts: dict[str, Counts], seconds: float | None) -> 
     return f"{line}  in {seconds:.1f}s ({documents_in / max(seconds, 1e-9):,.0f} documents/s)"
 
 
+@dataclass(frozen=True)
+class PipelineOptions:
+    config: str = field(default="", metadata=option("the run's TOML file (see configs/demo.toml)", required=True))
+    force: bool = field(default=False, metadata=option("run every stage, even those that are unchanged"))
+
+    @functools.cached_property
+    def steps(self) -> list[Step]:
+        """The run's stages, every one's options checked (ConfigError): read once, when first asked for."""
+        return plan(load_config(self.config))
+
+
 class PipelineJob(SparkJob):
     """`spark-submit jobs/pipeline.py --config FILE.toml`: every stage, atomic, skipped when unchanged."""
 
     name = "pipeline"
     description = f"Run {' -> '.join(f'[{s.name}]' if s.optional else s.name for s in STAGES)} from one TOML config."
+    options_class = PipelineOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument("--config", required=True, help="the run's TOML file (see configs/demo.toml)")
-        parser.add_argument("--force", action="store_true", help="run every stage, even those that are unchanged")
-
-    def check_options(self, args):  # every stage's options and the user's files, before the first stage runs
-        args.config_data = load_config(args.config)
-        args.steps = plan(args.config_data)
-        for step in args.steps:
+    def check_options(self, options):  # every stage's options and the user's files, before the first stage runs
+        for step in options.steps:
             check_writable(step.output)
 
-    def run(self, spark, args):
-        run = args.steps[0].run
+    def run(self, spark, options):
+        run = options.steps[0].run
         os.makedirs(run.directory, exist_ok=True)
         fingerprints: dict[str, str] = {}
         counts: dict[str, dict[str, Counts]] = {}
-        for step in args.steps:
+        for step in options.steps:
             inputs = {
                 "files": [file_fingerprint(f) for f in expand_files(step.input_files)],
                 "stages": {name: fingerprints[name] for name in step.stage.upstream if name in fingerprints},
             }
             fingerprints[step.name] = fingerprint(step.params(), inputs)
-            if not args.force and is_complete(step.output, fingerprints[step.name]):
+            if not options.force and is_complete(step.output, fingerprints[step.name]):
                 remove_tree(partial_path(step.output))  # left by a run that crashed in this stage
                 counts[step.name] = step.stage.read_counts(step.output)
                 print(stage_line(step.name, counts[step.name], None), flush=True)
@@ -479,14 +460,14 @@ class PipelineJob(SparkJob):
         if step.stage.resumable:
             write_marker(staged, STARTED, {"fingerprint": expected})
         print(f"pipeline: {step.name}: {'resuming' if resumable else 'running'} into {staged}", flush=True)
-        args = step.parse(staged)
+        options = step.options(staged)
         try:
-            step.stage.job.check(args)
+            step.stage.job.check(options)
         except ConfigError as err:
             print(f"pipeline: error: [{step.name}] {err}", file=sys.stderr)
             return EXIT_CONFIG, 0.0
         clock = time.perf_counter()
-        status = step.stage.job.run(spark, args)
+        status = step.stage.job.run(spark, options)
         seconds = time.perf_counter() - clock
         if status == 0:
             if step.stage.resumable:

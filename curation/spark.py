@@ -115,3 +115,16 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def concurrently(spark, *actions) -> list:
+    """The results of `actions` (functions of no arguments that run Spark jobs), run in threads that keep the
+    caller's job group, local properties and tags; an action's error is raised here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark.util import inheritable_thread_target
+
+    inherit = inheritable_thread_target(spark)
+    with ThreadPoolExecutor(max_workers=max(1, len(actions))) as pool:
+        futures = [pool.submit(inherit(action)) for action in actions]
+        return [future.result() for future in futures]

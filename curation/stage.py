@@ -6,9 +6,10 @@ the funnel report knows any stage by name:
 
 - its place: `name` (its config table and its directory in a run), `upstream` (the stages whose outputs its
   own depends on: a changed one runs it again), `optional` (run only when the config has its table);
-- how it is run: `wire` (the options the pipeline sets, listed in `set_by_pipeline`: where it writes, and
-  where it reads, which is what earlier stages wrote), `seeded` (it draws samples, so the config's top-level
-  `seed` is its `--seed`), `resumable` (a rerun continues its unfinished output), `required` (config keys it
+- how it is run: `wire` (the options the pipeline sets, listed in `set_by_pipeline`, as typed values of its
+  job's options dataclass: where it writes, and where it reads, which is what earlier stages wrote; the rest of
+  the options come from its config table), `seeded` (it draws samples, so the config's top-level `seed` is its
+  `seed`), `resumable` (a rerun continues its unfinished output), `required` (config keys it
   cannot do without), `input_options` and `input_files` (files outside the run its output depends on: they
   must exist, and are fingerprinted);
 - how it is checked: `counts` reads its own summary (`summary_file`) into typed `Counts`, one per dataset;
@@ -24,9 +25,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from curation.corpora import corpus_files, parse_corpus_spec
+from curation.corpora import CorpusSpec, corpus_files
 from curation.job import SparkJob
 
 
@@ -59,7 +60,7 @@ class RunLayout:
 
     directory: str
     stages: tuple[Stage, ...]  # the stages of this run, in pipeline order
-    reference: dict[str, str]  # reference corpus name -> corpus spec NAME=PATH[,key=value...]
+    reference: dict[str, CorpusSpec]  # reference corpus name -> how to read it
     mixture_sources: dict[str, tuple[str, float | None]]  # mixture dataset -> (curated dataset it reads, weight)
 
     def path(self, *parts: str) -> str:
@@ -81,11 +82,7 @@ class RunLayout:
 
     def reference_files(self) -> list[str]:
         """Every file of the reference corpora."""
-        return [
-            file
-            for spec in map(parse_corpus_spec, self.reference.values())
-            for file in corpus_files(spec.path, spec.fmt)[1]
-        ]
+        return [file for spec in self.reference.values() for file in corpus_files(spec.path, spec.fmt)[1]]
 
 
 class Stage:
@@ -104,13 +101,14 @@ class Stage:
     funnel_label: str | None = None  # its funnel row, "<name>: <label>", for the documents it passes on
     funnel_input_label: str | None = None  # a funnel row for the documents it read too
 
-    def wire(self, run: RunLayout, output: str) -> list[str]:
-        """The job's options that connect it to the run: where it reads and where it writes (`output`)."""
+    def wire(self, run: RunLayout, output: str) -> dict[str, Any]:
+        """{option: value} of the job's options that connect it to the run: where it reads and where it writes
+        (`output`), typed as its options dataclass declares them (paths, CorpusSpec objects)."""
         raise NotImplementedError
 
-    def input_files(self, args, run: RunLayout) -> list[str]:
-        """The files outside the run its output depends on, from its checked options `args`."""
-        return [getattr(args, key) for key in self.input_options if getattr(args, key)]
+    def input_files(self, options, run: RunLayout) -> list[str]:
+        """The files outside the run its output depends on, from its checked `options`."""
+        return [getattr(options, key) for key in self.input_options if getattr(options, key)]
 
     def counts(self, summary: dict) -> dict[str, Counts]:
         """{dataset: Counts} from its summary."""

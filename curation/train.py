@@ -41,6 +41,7 @@ import torch
 from curation.errors import EXIT_CONFIG, ConfigError
 from curation.manifest import ManifestError, Mixture, load_manifest
 from curation.model import GPT, PRESETS, model_config, padded_vocab
+from curation.options import add_arguments, from_namespace, option
 from curation.train_data import MixtureSampler, held_out_text
 
 CHECKPOINT = "ckpt.pt"
@@ -92,7 +93,10 @@ class TrainConfig:
     )
     # evaluation, logging, checkpoints
     eval: tuple[str, ...] = field(
-        default=(), metadata={"help": "held-out text NAME=PATH[,format=..,text_field=..] (repeat)"}
+        default=(),
+        metadata=option(
+            "held-out text NAME=PATH[,format=..,text_field=..] (repeat)", metavar="NAME=PATH", repeatable=True
+        ),
     )
     eval_tokens: int = field(default=65_536, metadata={"help": "tokens of each held-out text evaluated"})
     eval_doc_tokens: int = field(
@@ -560,38 +564,17 @@ def load_model(checkpoint: str | os.PathLike, device: str = "cpu") -> GPT:
 # --- command line ---------------------------------------------------------------------------
 
 
-def count(text: str) -> int:
-    """An integer that may be written like 1e6 or 300e9."""
-    value = float(text)
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"not a whole number: {text}")
-    return int(value)
-
-
-ARG_TYPES = {"int": count, "int | None": count, "float": float, "float | None": float, "str": str}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation.train", description=__doc__.split("\n")[0])
-    for option in dataclasses.fields(TrainConfig):
-        flag = "--" + option.name.replace("_", "-")
-        help_text = option.metadata.get("help", "")
-        if option.default not in (None, "", ()):  # a None default is the preset's, or says what it is
-            help_text += f" (default: {option.default})"
-        if option.name == "eval":
-            parser.add_argument(flag, action="append", default=[], metavar="NAME=PATH", help=help_text)
-        else:
-            parser.add_argument(flag, type=ARG_TYPES[option.type], default=option.default, help=help_text)
+    add_arguments(parser, TrainConfig)  # a None default is the preset's, or its help says what it is
     parser.add_argument("--resume", action="store_true", help="continue OUT/ckpt.pt (same configuration)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    values["eval"] = tuple(values["eval"])
     try:
-        summary = train(TrainConfig(**values), resume=args.resume)
+        summary = train(from_namespace(TrainConfig, args), resume=args.resume)
     except ConfigError as err:
         print(f"train: error: {err}", file=sys.stderr)
         return EXIT_CONFIG

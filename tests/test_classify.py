@@ -36,9 +36,10 @@ from curation.classify import (
 )
 from curation.corpora import parse_corpus_spec
 from curation.errors import ConfigError
-from curation.extract import ExtractOptions, extract_to_parquet
+from curation.extract import extract_to_parquet
 from curation.features import murmur3_strings, murmur3_x86_32, spark_tokens
 from curation.urls import registered_domain
+from curation.warc_records import ExtractOptions
 
 # --- the Pareto rule -----------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from curation.extract import ExtractOptions
 from curation.sample import main as sample_main
 from curation.settings import PROJECT_ROOT
 from curation.sources import BOTO3_HINT
+from curation.warc_records import ExtractOptions
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 VENV = PROJECT_ROOT / ".venv"

@@ -1073,7 +1073,8 @@ def test_config_mistakes_fail_before_spark(tmp_path, planted, capsys):
 
 def test_sample_overlap_pages_are_found(spark, sample_dir, tmp_path):
     from curation.corpora import CorpusSpec
-    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.extract import extract_to_parquet
+    from curation.warc_records import ExtractOptions
 
     crawl = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
     extract_to_parquet(spark, crawl, str(tmp_path / "extract"), ExtractOptions(extractor="resiliparse"))

@@ -9,7 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from curation.dedup import DedupJob, DedupOptions, connected_components, deduplicate, driver_components
+from curation.components import connected_components, driver_components
+from curation.dedup import DedupJob, DedupOptions, deduplicate
 from curation.errors import ConfigError
 from curation.features import murmur3_x86_32
 from curation.minhash import analyze, band_keys, document_features, exact_key, hash_family, jaccard, signatures
@@ -256,7 +257,8 @@ def test_all_identical_documents_keep_one(spark, tmp_path):
 
 
 def test_sample_crawl_against_references_via_the_job(spark, sample_dir, tmp_path, workdir):
-    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.extract import extract_to_parquet
+    from curation.warc_records import ExtractOptions
 
     shards = [str(p) for p in sorted((sample_dir / "crawl").glob("*.warc.gz"))]
     extract_to_parquet(spark, shards, str(tmp_path / "extract"), ExtractOptions())
@@ -337,3 +339,55 @@ def test_one_json_lines_file_is_split_over_tasks(spark, tmp_path):
     assert (summary["kept"], summary["removed_exact"]) == (40, 1)
     written = list((tmp_path / "out" / "web").glob("part-*.parquet"))
     assert len(written) == spark.sparkContext.defaultParallelism  # one per task that held the survivors
+
+
+def test_removal_jaccard_is_the_exact_jaccard_to_the_survivor(spark, tmp_path):
+    """The survivor's features come through the cluster window: each removal's Jaccard is still the exact one."""
+    corpus = survivor_corpus()
+    deduplicate(spark, frames(spark, corpus), str(tmp_path), DedupOptions(), priority=["books", "crawl"])
+    texts = {doc: text for rows in corpus.values() for doc, text, _ in rows}
+    removed = read_removals(spark, tmp_path)
+    assert removed
+    for doc, row in removed.items():
+        exact = exact_key(texts[doc]) == exact_key(texts[row["survivor_doc_id"]])
+        expected = 1.0 if exact else jaccard(features(texts[doc]), features(texts[row["survivor_doc_id"]]))
+        assert row["cause"] == ("exact" if exact else "fuzzy") and row["jaccard"] == pytest.approx(expected)
+
+
+def test_an_empty_dataset_beside_a_full_one(spark, tmp_path):
+    rows = {"empty": [], "full": [("f1", prose(1), None), ("f2", prose(1), None), ("f3", prose(2), None)]}
+    summary = deduplicate(spark, frames(spark, rows), str(tmp_path), DedupOptions())
+    assert summary["datasets"]["empty"] == {
+        "documents_in": 0,
+        "kept": 0,
+        "removed_exact": 0,
+        "removed_fuzzy": 0,
+        "conserved": True,
+    }
+    assert (summary["kept"], summary["removed_exact"], summary["clusters"]) == (2, 1, 1)
+
+
+def test_concurrent_actions_keep_the_job_group_and_raise(spark):
+    from curation.spark import concurrently
+
+    spark.sparkContext.setJobGroup("dedup-concurrent", "dedup-concurrent")
+    counts = concurrently(spark, lambda: spark.range(10).count(), lambda: spark.range(5).count())
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup("dedup-concurrent")
+    spark.sparkContext.setJobGroup("tests", "tests")
+    assert counts == [10, 5] and len(jobs) >= 2
+    with pytest.raises(ZeroDivisionError):
+        concurrently(spark, lambda: spark.range(1).count(), lambda: 1 // 0)
+
+
+def test_sorted_sets_are_each_texts_unique_values_in_order():
+    from curation.minhash import sorted_sets
+
+    rng = np.random.default_rng(4)
+    counts = np.array([0, 5, 1, 0, 300, 7], dtype=np.int64)
+    values = rng.integers(0, 50, counts.sum()).astype(np.uint32)
+    values[-7:] = np.uint32(0xFFFFFFFF)  # the top value survives the packing into 64 bits
+    sets, offsets = sorted_sets(values, counts)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for i in range(len(counts)):
+        assert sets[offsets[i] : offsets[i + 1]].tolist() == np.unique(values[bounds[i] : bounds[i + 1]]).tolist()
+    assert sets.dtype == np.uint32 and offsets[-1] == len(sets)

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,6 +28,7 @@ from curation.dedup import DedupJob
 from curation.errors import EXIT_BAD_INPUT, ConfigError
 from curation.job import SparkJob, partial_path, published_path
 from curation.mixture import MixtureJob
+from curation.options import option
 from curation.pipeline import PipelineJob
 from curation.spark import log_level
 
@@ -128,20 +130,23 @@ def test_published_path_undoes_partial_path():
     assert published_path(os.path.join(run, "dedup", "crawl")) == os.path.join(run, "dedup", "crawl")
 
 
+@dataclass(frozen=True)
+class FailingOptions:
+    output: str = field(default="", metadata=option(required=True))
+    write: bool = False
+
+
 class FailingJob(SparkJob):
     """Fails with bad input after writing nothing (or, with --write, a file into its output)."""
 
     name = "failing"
+    options_class = FailingOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument("--output", required=True)
-        parser.add_argument("--write", action="store_true")
-
-    def run(self, spark, args):
-        if args.write:
-            os.makedirs(args.output)
-            Path(args.output, "half.parquet").write_bytes(b"PAR1")
-        print(f"failing: wrote {published_path(args.output)}")
+    def run(self, spark, options):
+        if options.write:
+            os.makedirs(options.output)
+            Path(options.output, "half.parquet").write_bytes(b"PAR1")
+        print(f"failing: wrote {published_path(options.output)}")
         return EXIT_BAD_INPUT
 
 

@@ -19,17 +19,12 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from curation.errors import ConfigError
-from curation.extract import (
-    OUTCOMES,
-    ExtractJob,
-    ExtractOptions,
-    doc_id_for,
-    process_archive,
-)
+from curation.extract import ExtractJob
 from curation.html_text import decode_html, extract_text
 from curation.settings import PROJECT_ROOT
 from curation.sources import RetryPolicy, download_http, expand_inputs
 from curation.spark import check_java
+from curation.warc_records import OUTCOMES, ExtractOptions, doc_id_for, process_archive
 
 ARTICLE = (
     "<html><head><title>T</title></head><body><nav><a href='/'>Home</a> | <a href='/a'>About</a></nav>"

@@ -73,7 +73,7 @@ def built(spark, sample_dir, corpora, tmp_path_factory) -> Path:
     """One mixture, built through the library call: web from one Parquet file, wiki straight from JSONL."""
     base = tmp_path_factory.mktemp("mixture")
     web = write_parquet(corpora["web"], base / "in" / "web", 1)
-    specs, _ = resolve_mixture([f"web={web}:3", f"wiki={sample_dir / 'reference' / 'wikipedia.jsonl.gz'}:1"], None)
+    specs, _ = resolved([f"web={web}:3", f"wiki={sample_dir / 'reference' / 'wikipedia.jsonl.gz'}:1"], None)
     options = MixtureOptions(token_budget=200_000, vocab_size=VOCAB, shard_text_bytes=16_000)
     build_mixture(spark, specs, str(base / "out"), options)
     return base / "out"
@@ -82,11 +82,20 @@ def built(spark, sample_dir, corpora, tmp_path_factory) -> Path:
 # --- weights ----------------------------------------------------------------------------------
 
 
+def resolved(args: list[str], weights_file):
+    """resolve_mixture of `--dataset` words."""
+    return resolve_mixture([parse_dataset_arg(arg) for arg in args], weights_file)
+
+
 def test_parse_dataset_arg_keeps_colons_in_paths():
-    assert parse_dataset_arg("cc=/data/cc:0.6") == ("cc", "/data/cc", 0.6)
-    assert parse_dataset_arg("cc=s3a://bucket/cc:1e-2") == ("cc", "s3a://bucket/cc", 0.01)
-    assert parse_dataset_arg("cc=s3a://bucket/cc") == ("cc", "s3a://bucket/cc", None)
-    assert parse_dataset_arg("cc=/data/cc") == ("cc", "/data/cc", None)
+    for arg, path, weight in (
+        ("cc=/data/cc:0.6", "/data/cc", 0.6),
+        ("cc=s3a://bucket/cc:1e-2", "s3a://bucket/cc", 0.01),
+        ("cc=s3a://bucket/cc", "s3a://bucket/cc", None),
+        ("cc=/data/cc", "/data/cc", None),
+    ):
+        dataset = parse_dataset_arg(arg)
+        assert (dataset.name, dataset.corpus.path, dataset.weight) == ("cc", path, weight)
     with pytest.raises(ConfigError, match="NAME=PATH:WEIGHT"):
         parse_dataset_arg("/data/cc:0.6")
 
@@ -112,16 +121,16 @@ def test_weights_are_validated_and_renormalized(tmp_path):
         paths[name].mkdir()
     table = read_weights_file(str(DEFAULT_WEIGHTS))
     every = [f"{name}={path}" for name, path in paths.items()]
-    specs, zero = resolve_mixture(every, table)
+    specs, zero = resolved(every, table)
     weights = {s.name: s.weight for s in specs}
     assert sum(weights.values()) == pytest.approx(1.0) and zero == []
     assert weights["common_crawl"] == pytest.approx(0.60 / 1.01)  # the table's weights sum to 1.01
     assert {s.name: s.weight_given for s in specs}["wikipedia"] == 0.03
 
-    specs, zero = resolve_mixture([*every[:3], f"books2={paths['books2']}:0", every[4]], table)
+    specs, zero = resolved([*every[:3], f"books2={paths['books2']}:0", every[4]], table)
     assert zero == ["books2"] and "books2" not in {s.name for s in specs}
 
-    (books,), _ = resolve_mixture([f"books={paths['books1']},strip_gutenberg=true,format=jsonl:0.5"], None)
+    (books,), _ = resolved([f"books={paths['books1']},strip_gutenberg=true,format=jsonl:0.5"], None)
     assert (books.path, books.corpus.strip_gutenberg, books.corpus.fmt, books.weight) == (
         str(paths["books1"]),
         True,
@@ -141,7 +150,7 @@ def test_weights_are_validated_and_renormalized(tmp_path):
     }
     for message, (args, weights_file) in errors.items():
         with pytest.raises(ConfigError, match=message):
-            resolve_mixture(args, weights_file)
+            resolved(args, weights_file)
 
 
 def test_config_mistakes_fail_before_spark_with_status_2(tmp_path, capsys):

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from curation.extract import process_archive
 from curation.notebooks import NOTEBOOK_DIR, RUN_VARIABLE, main, notebook_paths
 from curation.report import record_payload
 from curation.settings import PROJECT_ROOT
+from curation.warc_records import process_archive
 
 NOTEBOOKS = notebook_paths()
 

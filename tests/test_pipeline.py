@@ -22,10 +22,13 @@ from pathlib import Path
 import pytest
 from test_extract import FlakyHandler, warcio_record_count
 
+from curation.corpora import CorpusSpec
 from curation.errors import ConfigError
 from curation.extract import ExtractJob
 from curation.job import partial_path
-from curation.pipeline import PipelineJob, conservation_checks, load_config, option_argv, plan
+from curation.options import from_namespace, from_table, keys
+from curation.pipeline import PipelineJob, conservation_checks, load_config, option_values, plan
+from curation.rules.stage import RulesJobOptions
 from curation.sample import generate_sample
 from curation.settings import PROJECT_ROOT
 from curation.stage import RunLayout
@@ -217,60 +220,47 @@ def test_every_stage_is_checked_before_the_first_runs(sample_dir, tmp_path):
 
 
 def test_a_stage_table_is_its_jobs_options():
-    table = {"input": ["a.warc.gz", "b.warc.gz"], "max_html_bytes": 5e6, "time_limit": 2.5, "resume": False}
-    assert option_argv(STAGE["extract"], {k: v for k, v in table.items() if k != "resume"}, "x:") == [
-        "--input",
-        "a.warc.gz",
-        "b.warc.gz",
-        "--max-html-bytes",
-        "5000000",
-        "--time-limit",
-        "2.5",
-    ]
-    assert option_argv(STAGE["dedup"], {"priority": ["webtext", "crawl"], "threshold": 0.8}, "x:") == [
-        "--priority",
-        "webtext,crawl",
-        "--threshold",
-        "0.8",
-    ]
-    assert option_argv(STAGE["decontaminate"], {"ngram": ["lambada=8", "piqa=auto"]}, "x:") == [
-        "--ngram",
-        "lambada=8",
-        "--ngram",
-        "piqa=auto",
-    ]
+    table = {"input": ["a.warc.gz", "b.warc.gz"], "max_html_bytes": 5e6, "time_limit": 2.5}
+    values = option_values(STAGE["extract"], table, "x:")
+    assert values == {"input": ("a.warc.gz", "b.warc.gz"), "max_html_bytes": 5_000_000, "time_limit": 2.5}
+    assert isinstance(values["max_html_bytes"], int)
+    dedup = {"priority": ["webtext", "crawl"], "threshold": 0.8}
+    assert option_values(STAGE["dedup"], dedup, "x:") == {"priority": ("webtext", "crawl"), "threshold": 0.8}
+    ngrams = {"ngram": ["lambada=8", "piqa=auto"]}
+    assert option_values(STAGE["decontaminate"], ngrams, "x:") == {"ngram": ("lambada=8", "piqa=auto")}
     table = {
         "blocklists": {"adult": "a/domains", "phishing": "p"},
         "languages": ["en", "de"],
         "gopher_max_top_ngram_chars": [0.2, 0.18, 0.16],
     }
-    assert option_argv(STAGE["rules"], table, "x:") == [
-        "--blocklist",
-        "adult=a/domains",
-        "--blocklist",
-        "phishing=p",
-        "--languages",
-        "en,de",
-        "--gopher-max-top-ngram-chars",
-        "0.2,0.18,0.16",
-    ]
+    assert option_values(STAGE["rules"], table, "x:") == {
+        "blocklists": ("adult=a/domains", "phishing=p"),
+        "languages": ("en", "de"),
+        "gopher_max_top_ngram_chars": (0.2, 0.18, 0.16),
+    }
+    # the command line builds the same options
+    argv = ["--input", "I", "--output", "O", "--blocklist", "adult=a/domains", "--blocklist", "phishing=p"]
+    argv += ["--languages", "en,de", "--gopher-max-top-ngram-chars", "0.2,0.18,0.16"]
+    parsed = STAGE["rules"].job.parser().parse_args(argv)
+    options = from_namespace(RulesJobOptions, parsed)
+    assert options == from_table(RulesJobOptions, table, input="I", output="O")
+    assert options.repetition.max_top_ngram_chars == (0.2, 0.18, 0.16)
     with pytest.raises(ConfigError, match=r"\[extract\] resume is set by the pipeline"):
-        option_argv(STAGE["extract"], {"resume": True}, "x:")
+        option_values(STAGE["extract"], {"resume": True}, "x:")
     with pytest.raises(ConfigError, match="must be a number, a string or a list"):
-        option_argv(STAGE["dedup"], {"threshold": True}, "x:")
+        option_values(STAGE["dedup"], {"threshold": True}, "x:")
 
 
 def test_every_stage_declares_a_contract_its_job_and_the_list_agree_with():
     """What a stage says the pipeline sets is what its wiring sets, and only options its job has; its upstream
     stages come before it; whatever stage comes before, a crawl reader reads the last one's kept documents."""
-    reference = {"webtext": "webtext=w.jsonl"}
+    reference = {"webtext": CorpusSpec("webtext", "w.jsonl")}
     run = RunLayout("RUN", STAGES, reference, {"cc": ("crawl", 0.6), "web": ("webtext", None)})
     for index, stage in enumerate(STAGES):
         assert set(stage.upstream) <= set(STAGE_NAMES[:index]), stage.name
-        parser = stage.job.parser()
-        flags = [word.split("=")[0] for word in stage.wire(run, "OUT") if word.startswith("--")]
-        assert {parser._option_string_actions[flag].dest for flag in flags} == set(stage.set_by_pipeline), stage.name
-        assert {action.dest for action in parser._actions} >= {*stage.input_options, *stage.required} - {"datasets"}
+        known = set(keys(stage.job.options_class))
+        assert set(stage.wire(run, "OUT")) == set(stage.set_by_pipeline), stage.name
+        assert known >= {*stage.set_by_pipeline, *stage.input_options, *stage.required} - {"datasets"}, stage.name
     assert run.crawl("classify") == os.path.join("RUN", "rules", "kept")
     assert run.crawl("dedup") == os.path.join("RUN", "classify", "kept")
     without_rules = RunLayout("RUN", tuple(s for s in STAGES if s.name != "rules"), reference, {})
@@ -281,15 +271,17 @@ def test_rules_table_puts_the_stage_between_extract_and_the_classifier(sample_di
     with_rules = write_config(tmp_path / "on.toml", tmp_path / "run", [str(sample_dir / "crawl")], sample_dir)
     stages = {s.name: s for s in plan(load_config(str(with_rules)))}
     extracted = str(tmp_path / "run" / "extract" / "documents")
-    assert stages["rules"].argv("OUT")[:4] == ["--input", extracted, "--output", "OUT"]
+    rules = stages["rules"].options("OUT")
+    assert (rules.input, rules.output) == (extracted, "OUT")
     assert stages["rules"].input_files == [f"{sample_dir}/blocklists/adult"]  # fingerprinted: a new list re-runs it
     kept = str(tmp_path / "run" / "rules" / "kept")
-    assert f"crawl={kept}" in stages["classifier"].argv("M") and kept in stages["classify"].argv("O")
+    assert stages["classifier"].options("M").negative == (CorpusSpec("crawl", kept),)
+    assert stages["classify"].options("O").input == kept
     without = tmp_path / "off.toml"
     table = f'[rules]\nblocklists = {{ adult = "{sample_dir}/blocklists/adult" }}'
     without.write_text(with_rules.read_text().replace(table, ""))
     stages = {s.name: s for s in plan(load_config(str(without)))}
-    assert "rules" not in stages and extracted in stages["classify"].argv("O")
+    assert "rules" not in stages and stages["classify"].options("O").input == extracted
 
 
 def conservation(summaries: dict, written: dict) -> list[dict]:
@@ -345,11 +337,18 @@ def test_run_is_atomic_conserved_and_writes_the_funnel(baseline):
     for stage in STAGE_NAMES:
         marker = json.loads((run / stage / "_SUCCESS").read_text())
         assert marker["stage"] == stage and len(marker["fingerprint"]) == 64
-        assert (
-            marker["params"][marker["params"].index("--output" if stage != "classifier" else "--model") + 1]
-            == f"$RUN/{stage}"
-        )
+        assert marker["params"]["output" if stage != "classifier" else "model"] == f"$RUN/{stage}"
         assert all((run / stage / rel).stat().st_size == size for rel, size in marker["files"].items())
+    crawl = json.loads((run / "dedup" / "_SUCCESS").read_text())["params"]["dataset"][0]  # a CorpusSpec, as JSON
+    assert crawl | {"path": None} == {
+        "name": "crawl",
+        "path": None,
+        "fmt": None,
+        "text_field": "text",
+        "id_field": None,
+        "strip_gutenberg": False,
+    }
+    assert crawl["path"] == "$RUN/classify/kept"
     assert json.loads((run / "classify" / "_SUCCESS").read_text())["inputs"]["stages"] == {
         name: json.loads((run / name / "_SUCCESS").read_text())["fingerprint"]
         for name in ("extract", "rules", "classifier")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from curation.extract import ExtractOptions, process_archive
 from curation.near_copies import NEAR_EDITS, near_duplicate, text_nodes, visible_text
 from curation.realcrawl import build_realcrawl, main
 from curation.sample import word_ngram_jaccard
+from curation.warc_records import ExtractOptions, process_archive
 
 PAGES_PER_SET = 12
 BUILD = dict(responses=180, shards=3, seed=3)

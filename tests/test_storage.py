@@ -70,3 +70,8 @@ def test_extraction_to_a_uri_is_published_and_resumed_there(spark, sample_dir, t
     assert json.loads(storage.read_text(f"{output}/summary.json")) == summary
     assert sorted(spark.read.parquet(f"{output}/documents").select("doc_id").toPandas()["doc_id"]) == documents
     assert not storage.exists(staged)
+
+    # a URI that holds files is replaced only with --overwrite, as a local directory is
+    assert ExtractJob().main(argv) == 2
+    assert json.loads(storage.read_text(f"{output}/summary.json")) == summary
+    assert ExtractJob().main([*argv, "--overwrite"]) == 0

@@ -108,8 +108,9 @@ def bench(argv: list[str] | None = None) -> dict:
     import pyarrow.parquet as pq
 
     from curation.benchmarks.harness import best_of, local_spark, per_core, scratch_dir, with_ratio
-    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.extract import extract_to_parquet
     from curation.settings import shared_data_dir
+    from curation.warc_records import ExtractOptions
 
     parser = argparse.ArgumentParser(prog="bench-classify")
     parser.add_argument(

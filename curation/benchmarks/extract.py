@@ -29,9 +29,10 @@ from curation.benchmarks.realpages import (
     read_truth,
     real_data_present,
 )
-from curation.extract import ExtractOptions, extract_to_parquet, process_archive
+from curation.extract import extract_to_parquet
 from curation.html_text import EXTRACTORS, extract_text
 from curation.settings import shared_data_dir
+from curation.warc_records import ExtractOptions, process_archive
 
 
 def evaluate_extractors(html_dir: Path, per_set: int | None = None) -> dict:

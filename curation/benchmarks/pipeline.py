@@ -28,11 +28,12 @@ from pathlib import Path
 
 from curation.benchmarks.harness import bench_parser, local_spark, per_core, scratch_dir, with_ratio
 from curation.benchmarks.realpages import bench_crawl, corpus_label, crawl_shards, real_data_present
-from curation.extract import ExtractOptions, extract_to_parquet
+from curation.extract import extract_to_parquet
 from curation.html_text import EXTRACTORS
 from curation.pipeline import main as pipeline_main
 from curation.pipeline import read_toml
 from curation.settings import PROJECT_ROOT, shared_data_dir
+from curation.warc_records import ExtractOptions
 
 TEMPLATE = PROJECT_ROOT / "configs" / "realcrawl.toml"
 SPARK_TIME = "%Y-%m-%dT%H:%M:%S.%f%Z"  # the REST API's times, e.g. 2026-11-29T10:01:02.123GMT

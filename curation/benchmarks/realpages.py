@@ -47,7 +47,8 @@ def crawl_shards(root: Path) -> list[str]:
 
 def extracted_documents(spark, root: Path, extractor: str) -> str:
     """Documents extracted from the crawl at `root` (Parquet), extracted once per extractor."""
-    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.extract import extract_to_parquet
+    from curation.warc_records import ExtractOptions
 
     output = root / f"extract-{extractor}"
     if not (output / "summary.json").exists():
@@ -58,8 +59,9 @@ def extracted_documents(spark, root: Path, extractor: str) -> str:
 def generated_documents(spark, root: Path, pages: int, seed: int, shards: int = 4, reference_docs: int = 300) -> str:
     """Without the shared data: the generated sample under `root` (with its reference/ and benchmarks/) and its
     crawl's documents, extracted with resiliparse into `root`/extract; returns the documents' path."""
-    from curation.extract import ExtractOptions, extract_to_parquet
+    from curation.extract import extract_to_parquet
     from curation.sample import generate_sample
+    from curation.warc_records import ExtractOptions
 
     generate_sample(root, pages=pages, seed=seed, shards=shards, reference_docs=reference_docs)
     crawl = sorted(str(p) for p in (root / "crawl").glob("sample-0*.warc.gz"))

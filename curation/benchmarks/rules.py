@@ -19,8 +19,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from curation.extract import ExtractOptions, process_archive
 from curation.html_text import extract_text
+from curation.warc_records import ExtractOptions, process_archive
 
 # language of every page of a shared WARC file, where one language is known for the whole file
 FILE_LANGUAGES = {

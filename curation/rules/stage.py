@@ -20,12 +20,12 @@ input text, so the decision can be checked against what the rule saw.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from curation.corpora import parse_corpus_spec
 from curation.errors import ConfigError
 from curation.job import SparkJob, check_input, published_path, write_json
+from curation.options import group, option
 from curation.rules import c4, gopher
 from curation.rules.blocklist import Blocklist, blocked_by, load_blocklist
 from curation.rules.language import identify_language, unknown_languages, words
@@ -332,30 +333,92 @@ def summarize(tally: dict[str, Counter], options: RulesOptions, blocklists) -> d
 # --- options on the command line ------------------------------------------------------------------
 
 
-TUNABLE = (
-    ("gopher", "quality", gopher.QualityOptions),
-    ("gopher", "repetition", gopher.RepetitionOptions),
-    ("c4", "c4", c4.Options),
-)
-
-
-def option_name(prefix: str, name: str) -> str:
-    return f"--{prefix}-{name.replace('_', '-')}"
-
-
-def float_list(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def comma_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def known_skips() -> list[str]:
     return [*CHECKS, *(f"{family}:{check}" for family, checks in CHECKS.items() for check in checks)]
+
+
+@dataclass(frozen=True)
+class RulesJobOptions:
+    """The rules job's options: its flags, and the [rules] table of a pipeline config. The Gopher and C4
+    thresholds are options `gopher_NAME` and `c4_NAME` (`--gopher-min-words`)."""
+
+    input: str = field(
+        default="",
+        metadata=option(
+            "documents: Parquet with text (and url), e.g. the extract stage's documents/, or a corpus", required=True
+        ),
+    )
+    output: str = field(default="", metadata=option("output directory: kept/, rejects/, summary.json", required=True))
+    languages: tuple[str, ...] = field(
+        default=RulesOptions.languages, metadata=option("languages to keep, CLD2 codes, comma-separated")
+    )
+    min_language_score: float = field(
+        default=RulesOptions.min_language_score,
+        metadata=option("least share of the text in the detected language (FineWeb: 0.65)"),
+    )
+    max_garbage_fraction: float = field(
+        default=RulesOptions.max_garbage_fraction,
+        metadata=option("most share of control, U+FFFD and private-use characters"),
+    )
+    blocklists: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "a blocklist (a file, or a directory with domains/urls files), repeatable",
+            flag="--blocklist",
+            metavar="CATEGORY=PATH",
+            repeatable=True,
+        ),
+    )
+    skip: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "families (input, blocklist, language, gopher_quality, gopher_repetition, c4, pii) "
+            "or family:check names not to run",
+            metavar="CHECK,...",
+        ),
+    )
+    redact_phone_numbers: bool = field(default=False, metadata=option("also replace phone numbers"))
+    quality: gopher.QualityOptions = field(default_factory=gopher.QualityOptions, metadata=group("gopher"))
+    repetition: gopher.RepetitionOptions = field(default_factory=gopher.RepetitionOptions, metadata=group("gopher"))
+    c4: c4.Options = field(default_factory=c4.Options, metadata=group("c4"))
+
+    def check(self) -> None:
+        unknown = unknown_languages(self.languages)
+        if unknown or not self.languages:
+            raise ConfigError(
+                f"--languages: unknown language code {unknown[0]!r} (CLD2 codes such as en, de, zh, ja)"
+                if unknown
+                else "--languages must name at least one language"
+            )
+        if not 0.0 <= self.min_language_score <= 1.0 or not 0.0 <= self.max_garbage_fraction <= 1.0:
+            raise ConfigError("--min-language-score and --max-garbage-fraction must be between 0 and 1")
+        wrong = [name for name in self.skip if name not in known_skips()]
+        if wrong:
+            raise ConfigError(f"--skip: unknown check {wrong[0]!r} (families: {', '.join(CHECKS)}; or family:check)")
+        for prefix, tuned in (("gopher", self.quality), ("gopher", self.repetition), ("c4", self.c4)):
+            for option_field in fields(tuned):
+                default, value = option_field.default, getattr(tuned, option_field.name)
+                if isinstance(default, tuple) and len(value) != len(default):
+                    raise ConfigError(
+                        f"--{prefix}-{option_field.name.replace('_', '-')} needs {len(default)} numbers "
+                        f"(got {len(value)})"
+                    )
+        self.rules  # noqa: B018 (the blocklists load here, before Spark starts)
+
+    @cached_property
+    def rules(self) -> RulesOptions:
+        """What `decide` reads: these options with the blocklists loaded (ConfigError when one cannot be)."""
+        return RulesOptions(
+            languages=self.languages,
+            min_language_score=self.min_language_score,
+            max_garbage_fraction=self.max_garbage_fraction,
+            redact_phone_numbers=self.redact_phone_numbers,
+            skip=frozenset(self.skip),
+            blocklists=load_blocklists(self.blocklists),
+            quality=self.quality,
+            repetition=self.repetition,
+            c4=self.c4,
+        )
 
 
 class RulesJob(SparkJob):
@@ -366,106 +429,21 @@ class RulesJob(SparkJob):
         "Language ID, Gopher quality and repetition rules, C4 line cleaning, URL blocklists and PII "
         "redaction: kept/, rejects/ (one reason each), summary.json."
     )
+    options_class = RulesJobOptions
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--input",
-            required=True,
-            help="documents: Parquet with text (and url), e.g. the extract stage's documents/, or a corpus",
-        )
-        parser.add_argument("--output", required=True, help="output directory: kept/, rejects/, summary.json")
-        parser.add_argument(
-            "--languages",
-            type=comma_list,
-            default=RulesOptions.languages,
-            help="languages to keep, CLD2 codes, comma-separated (default: en)",
-        )
-        parser.add_argument(
-            "--min-language-score",
-            type=float,
-            default=RulesOptions.min_language_score,
-            help="least share of the text in the detected language (FineWeb: 0.65)",
-        )
-        parser.add_argument(
-            "--max-garbage-fraction",
-            type=float,
-            default=RulesOptions.max_garbage_fraction,
-            help="most share of control, U+FFFD and private-use characters",
-        )
-        parser.add_argument(
-            "--blocklist",
-            action="append",
-            dest="blocklists",
-            default=[],
-            metavar="CATEGORY=PATH",
-            help="a blocklist (a file, or a directory with domains/urls files), repeatable",
-        )
-        parser.add_argument(
-            "--skip",
-            type=comma_list,
-            default=(),
-            metavar="CHECK,...",
-            help="families (input, blocklist, language, gopher_quality, gopher_repetition, c4, pii) "
-            "or family:check names not to run",
-        )
-        parser.add_argument("--redact-phone-numbers", action="store_true", help="also replace phone numbers")
-        for prefix, _, kind in TUNABLE:
-            for option in fields(kind):
-                default = option.default
-                shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-                parser.add_argument(
-                    option_name(prefix, option.name),
-                    default=default,
-                    help=f"default: {shown}",
-                    type=float_list if isinstance(default, tuple) else type(default),
-                )
+    def validate(self, options):
+        check_input(parse_corpus_spec(options.input))
 
-    def check_options(self, args):
-        unknown = unknown_languages(args.languages)
-        if unknown or not args.languages:
-            raise ConfigError(
-                f"--languages: unknown language code {unknown[0]!r} (CLD2 codes such as en, de, zh, ja)"
-                if unknown
-                else "--languages must name at least one language"
-            )
-        if not 0.0 <= args.min_language_score <= 1.0 or not 0.0 <= args.max_garbage_fraction <= 1.0:
-            raise ConfigError("--min-language-score and --max-garbage-fraction must be between 0 and 1")
-        wrong = [name for name in args.skip if name not in known_skips()]
-        if wrong:
-            raise ConfigError(f"--skip: unknown check {wrong[0]!r} (families: {', '.join(CHECKS)}; or family:check)")
-        tuned = {}
-        for prefix, group, kind in TUNABLE:
-            values = {o.name: getattr(args, f"{prefix}_{o.name}") for o in fields(kind)}
-            for option in fields(kind):
-                if isinstance(option.default, tuple) and len(values[option.name]) != len(option.default):
-                    raise ConfigError(
-                        f"{option_name(prefix, option.name)} needs {len(option.default)} numbers "
-                        f"(got {len(values[option.name])})"
-                    )
-            tuned[group] = kind(**values)
-        args.options = RulesOptions(
-            languages=tuple(args.languages),
-            min_language_score=args.min_language_score,
-            max_garbage_fraction=args.max_garbage_fraction,
-            redact_phone_numbers=args.redact_phone_numbers,
-            skip=frozenset(args.skip),
-            blocklists=load_blocklists(args.blocklists),
-            **tuned,
-        )
-
-    def validate(self, args):
-        check_input(parse_corpus_spec(args.input))
-
-    def run(self, spark, args):
+    def run(self, spark, options):
         from curation.classify import documents_to_filter
 
-        documents = documents_to_filter(spark, args.input)
-        summary = rules_documents(spark, documents, args.output, args.options)
+        documents = documents_to_filter(spark, options.input)
+        summary = rules_documents(spark, documents, options.output, options.rules)
         print(
             f"{self.name}: {summary['documents_in']} documents -> kept {summary['kept']} "
             f"({summary['keep_rate']:.1%}), "
             f"rejected {summary['rejected_by_family']}; C4 removed {summary['c4']['lines_removed']} lines; "
-            f"PII redacted {summary['pii']}; outputs under {published_path(args.output)}"
+            f"PII redacted {summary['pii']}; outputs under {published_path(options.output)}"
         )
         if not summary["conserved"]:
             print(f"{self.name}: error: counts do not add up (documents_in != kept + rejected)", file=sys.stderr)
@@ -483,13 +461,13 @@ class RulesStage(CrawlFilterStage):
     optional = True
 
     def wire(self, run, output):
-        return ["--input", run.crawl(self.name), "--output", output]
+        return {"input": run.crawl(self.name), "output": output}
 
-    def input_files(self, args, run):
-        return [spec.partition("=")[2] for spec in args.blocklists]  # a changed list runs the stage again
+    def input_files(self, options, run):
+        return [spec.partition("=")[2] for spec in options.blocklists]  # a changed list runs the stage again
 
 
-def load_blocklists(specs: list[str]) -> tuple[Blocklist, ...]:
+def load_blocklists(specs: tuple[str, ...]) -> tuple[Blocklist, ...]:
     """CATEGORY=PATH specs, loaded (ConfigError for a malformed spec, a repeated category, a missing path)."""
     loaded, seen = [], set()
     for spec in specs:
