@@ -57,6 +57,7 @@ RUNTIME_MODULES = (
     "matplotlib",
     "tld",
 )
+PREFLIGHT = "pre-flight"  # the description of check_executors' Spark job
 PACKAGE_HINT = "ship the environment and the code with the job: `make package`, then submit with the lines it prints"
 
 
@@ -212,7 +213,7 @@ def check_executors(spark, job_module: str) -> None:
         return None
 
     tasks = max(context.defaultParallelism, 1)
-    context.setJobDescription("pre-flight: can the executors import the job's modules?")
+    context.setJobDescription(f"{PREFLIGHT}: can the executors import the job's modules?")
     try:
         failures = [f for f in context.parallelize(range(tasks), tasks).map(first_failure).collect() if f]
     except Exception as err:  # noqa: BLE001 - e.g. spark.pyspark.python not found on the executors

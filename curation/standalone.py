@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from curation.package import PREFLIGHT
+
 START_TIMEOUT_S = 180
 
 
@@ -151,15 +153,19 @@ def submit(
 
 def job_seconds(event_log: Path) -> float:
     """Seconds during which at least one Spark job of the application(s) logged in `event_log` ran (the
-    union of their start-end intervals): the work, without the start-up around it."""
+    union of their start-end intervals), the pre-flight check left out (curation.package.check_executors:
+    its tasks are where each executor fetches and unpacks the shipped environment): the work, without the
+    start-up around it."""
     intervals, started = [], {}
     for log in sorted(event_log.iterdir()):
         with open(log, encoding="utf-8") as stream:
             for line in stream:
                 event = json.loads(line)
                 if event["Event"] == "SparkListenerJobStart":
-                    started[(log.name, event["Job ID"])] = event["Submission Time"]
-                elif event["Event"] == "SparkListenerJobEnd":
+                    description = (event.get("Properties") or {}).get("spark.job.description") or ""
+                    if not description.startswith(PREFLIGHT):
+                        started[(log.name, event["Job ID"])] = event["Submission Time"]
+                elif event["Event"] == "SparkListenerJobEnd" and (log.name, event["Job ID"]) in started:
                     intervals.append((started.pop((log.name, event["Job ID"])), event["Completion Time"]))
     total, reach = 0, None
     for begin, end in sorted(intervals):
