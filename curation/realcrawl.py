@@ -5,9 +5,7 @@ on real pages, not on the sample's generated prose, whose markup and vocabulary 
 shared data holds ~2,200 real pages with hand-made gold text (`html/*.jsonl.gz`) but no crawl around them;
 this module builds one, deterministically, at any size:
 
-- every chosen page once (`original`), at its real URL: the `url` field, else the page's own
-  `<link rel=canonical>` / `og:url`, else a plausible URL on a per-set host (`www.<set>-NN.example.org`,
-  ~8 pages a host); a canonical URL that several pages share keeps its host and gets a per-page path;
+- every chosen page once (`original`), at its real URL (or a plausible one: curation.gold_pages);
 - planted byte-identical copies (`exact_duplicate`) and copies with a few % of their visible words
   substituted, deleted, inserted or sentences swapped (`near_duplicate`; markup, scripts and styles are never
   touched), at other URLs (URL variants on the same host, or mirror hosts) and always on another shard;
@@ -30,8 +28,6 @@ bytes). `realcrawl.json` records the parameters; a build whose parameters and fi
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
 import multiprocessing
 import os
@@ -47,6 +43,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from curation.errors import EXIT_CONFIG
+from curation.gold_pages import RealPage, hash_int, html_files, read_pages, unique_url
 from curation.manifest import file_sha256
 from curation.near_copies import NEAR_EDITS, NEAR_RATES, TextNodes, near_duplicate, text_nodes
 from curation.sample import (
@@ -54,14 +51,11 @@ from curation.sample import (
     USER_AGENT,
     _gzip_member,
     _record_id,
-    _slug,
     _warc_date,
     non_html_body,
     payload_digest,
     status_html,
 )
-from curation.settings import shared_data_dir
-from curation.urls import clean_url, declared_url
 
 FORMAT = 1  # bump when the same parameters would give different bytes
 DEFAULT_RESPONSES = 3000
@@ -72,7 +66,6 @@ SPECIAL_SHARES = {"not_html": 0.02, "not_found": 0.015, "redirect": 0.02}  # of 
 MIN_COPY_SHARE = 0.2  # of --responses: copies always get this much, even when it leaves pages out
 SAME_HOST_COPY_SHARE = 0.3  # copies at a URL variant of the original's own host; the rest on mirror hosts
 MIRROR_NAMES = ("news-archive", "feed-reader", "web-digest", "content-mirror", "daily-clips", "link-cache")
-PAGES_PER_SYNTHETIC_HOST = 8
 NOT_HTML = ("text/plain", "application/json", "image/png", "application/pdf")
 SERVERS = (
     "nginx",
@@ -94,18 +87,6 @@ SUMMARY = "realcrawl.json"
 
 
 @dataclass(frozen=True)
-class RealPage:
-    """One real page: its set (the file's name), id, URL (and where the URL came from), UTF-8 HTML and gold."""
-
-    set: str
-    id: str
-    url: str
-    url_from: str  # field | canonical | synthetic
-    html: bytes
-    gold: str
-
-
-@dataclass(frozen=True)
 class Capture:
     """One planned response: what the shard writer needs to produce its records and truth line."""
 
@@ -118,64 +99,8 @@ class Capture:
     location: str = ""  # redirects
 
 
-def _hash_int(*parts) -> int:
-    return int.from_bytes(hashlib.sha1(":".join(map(str, parts)).encode()).digest()[:8], "big")
-
-
-# ------------------------------------------------------------------------------------------- pages
-def html_files(html_dir=None) -> list[Path]:
-    """The page files: `html_dir` (a directory of *.jsonl.gz or one file), default the shared data's html/."""
-    path = Path(html_dir) if html_dir else shared_data_dir() / "html"
-    files = sorted(path.glob("*.jsonl.gz")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"no page files (*.jsonl.gz) at {path}")
-    return files
-
-
-def _unique(url: str, taken: set[str]) -> str:
-    candidate, number = url, 1
-    while candidate in taken:
-        candidate = f"{url}{'&' if '?' in url else '?'}n={number}"
-        number += 1
-    taken.add(candidate)
-    return candidate
-
-
-def read_pages(files) -> list[RealPage]:
-    """Every page of `files` in file order, each with a unique URL (see the module docstring)."""
-    pages, taken = [], set()
-    for path in files:
-        set_name = Path(path).name.removesuffix(".jsonl.gz")
-        with gzip.open(path, "rt", encoding="utf-8") as lines:
-            rows = [json.loads(line) for line in lines]
-        hosts = max(1, len(rows) // PAGES_PER_SYNTHETIC_HOST)
-        for row in rows:
-            url, url_from = clean_url(row.get("url") or ""), "field"
-            if url is None:
-                url, url_from = declared_url(row["html"]), "canonical"
-            if url is None or url in taken:
-                tail = _slug(row["id"].rsplit("/", 1)[-1]) or "index"
-                if url is None:
-                    host = f"www.{_slug(set_name)}-{_hash_int(set_name, row['id']) % hosts:02d}.example.org"
-                    url = f"http://{host}/articles/{tail}.html"
-                else:  # a canonical URL several pages share (a home page): its host, a path of our own
-                    url = f"http://{urlsplit(url).netloc}/{_slug(set_name)}/{tail}.html"
-                url_from = "synthetic"
-            pages.append(
-                RealPage(
-                    set_name,
-                    row["id"],
-                    _unique(url, taken),
-                    url_from,
-                    row["html"].encode("utf-8", "replace"),
-                    row.get("gold") or "",
-                )
-            )
-    return pages
-
-
 def _seeded_order(pages: list[RealPage], seed: int) -> list[int]:
-    return sorted(range(len(pages)), key=lambda i: _hash_int(seed, "choose", pages[i].set, pages[i].id))
+    return sorted(range(len(pages)), key=lambda i: hash_int(seed, "choose", pages[i].set, pages[i].id))
 
 
 def choose_pages(pages: list[RealPage], count: int | None, seed: int) -> list[RealPage]:
@@ -227,7 +152,7 @@ def plan_crawl(pages: list[RealPage], responses: int, shards: int, seed: int) ->
     specials = {category: max(1, round(share * responses)) for category, share in SPECIAL_SHARES.items()}
     n_originals = min(len(pages), responses - sum(specials.values()) - ceil(MIN_COPY_SHARE * responses))
     originals = sorted(_seeded_order(pages, seed)[:n_originals])
-    by_host = sorted(originals, key=lambda i: (_hash_int(seed, "host", urlsplit(pages[i].url).netloc), pages[i].url))
+    by_host = sorted(originals, key=lambda i: (hash_int(seed, "host", urlsplit(pages[i].url).netloc), pages[i].url))
     shard_of = {page: rank * shards // len(by_host) for rank, page in enumerate(by_host)}
     taken = {pages[i].url for i in originals}
     captures = [Capture(pages[i].url, "original", shard_of[i], page=i) for i in originals]
@@ -238,14 +163,14 @@ def plan_crawl(pages: list[RealPage], responses: int, shards: int, seed: int) ->
     for number in range(copies):
         source = rng.choice(originals)
         shard = (shard_of[source] + 1 + rng.randrange(shards - 1)) % shards
-        url = _unique(_copy_url(rng, pages[source].url, number, mirrors), taken)
+        url = unique_url(_copy_url(rng, pages[source].url, number, mirrors), taken)
         captures.append(Capture(url, "exact_duplicate" if number % 2 == 0 else "near_duplicate", shard, page=source))
     for category, count in specials.items():
         for number in range(count):
             capture = _special_capture(category, number, pages[rng.choice(originals)], rng.randrange(shards))
-            captures.append(replace(capture, url=_unique(capture.url, taken)))
+            captures.append(replace(capture, url=unique_url(capture.url, taken)))
     plan: list[list[Capture]] = [[] for _ in range(shards)]
-    for capture in sorted(captures, key=lambda c: _hash_int(seed, "order", c.url)):
+    for capture in sorted(captures, key=lambda c: hash_int(seed, "order", c.url)):
         plan[capture.shard].append(capture)
     return plan
 
@@ -278,7 +203,7 @@ def _warc_member(
 
 
 def _ip_address(host: str) -> str:
-    h = _hash_int("ip", host)
+    h = hash_int("ip", host)
     return f"{h % 200 + 23}.{h >> 8 & 255}.{h >> 16 & 255}.{(h >> 24) % 253 + 1}"
 
 
@@ -313,7 +238,7 @@ class ShardWriter:
 
     def _payload(self, capture: Capture, rng: random.Random, host: str) -> tuple[bytes, str, dict]:
         """(HTTP body, Content-Type, the truth line's own keys) of one capture."""
-        html_type = f"text/html; charset={'UTF-8' if _hash_int('charset', host) % 2 else 'utf-8'}"
+        html_type = f"text/html; charset={'UTF-8' if hash_int('charset', host) % 2 else 'utf-8'}"
         if capture.page is not None:
             page = self.pages[capture.page]
             truth = {"page": {"set": page.set, "id": page.id}}
@@ -461,10 +386,10 @@ class ShardWriter:
         lines = [
             f"HTTP/1.1 {capture.status} {REASONS[capture.status]}",
             f"Date: {format_datetime(date, usegmt=True)}",
-            f"Server: {SERVERS[_hash_int('server', host) % len(SERVERS)]}",
+            f"Server: {SERVERS[hash_int('server', host) % len(SERVERS)]}",
         ]
-        if capture.status == 200 and _hash_int("powered", host) % 3 == 0:
-            lines.append(f"X-Powered-By: {POWERED_BY[_hash_int('powered', host) % len(POWERED_BY)]}")
+        if capture.status == 200 and hash_int("powered", host) % 3 == 0:
+            lines.append(f"X-Powered-By: {POWERED_BY[hash_int('powered', host) % len(POWERED_BY)]}")
         if capture.location:
             lines.append(f"Location: {capture.location}")
         if capture.status == 200 and rng.random() < 0.5:

@@ -18,7 +18,7 @@ ignores data/; the shared data is read, never copied into the repository):
 
 - Web pages are held out by SITE, not by page: pages of one site share boilerplate, topics and authors, so a
   page of a crawled site would be half-seen. A site is the registered domain of the page's URL as the crawl
-  records it (curation.realcrawl.read_pages); a page with no URL of its own (the crawl invents a host for it)
+  records it (curation.gold_pages.read_pages); a page with no URL of its own (the crawl invents a host for it)
   is its own site. A site is held out when a hash of (seed, site) falls below `site_share`.
 - Each reference corpus holds out its `held_out_docs` documents with the lowest hash of (seed, corpus, id),
   so small corpora (150 books) still give enough held-out text and large ones lose little.
@@ -41,10 +41,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation.benchmarks.realpages import gold_text
 from curation.errors import EXIT_CONFIG
+from curation.gold_pages import gold_text, hash_int, html_files, read_pages
 from curation.manifest import file_sha256
-from curation.realcrawl import _hash_int, html_files, read_pages
 from curation.settings import shared_data_dir
 from curation.urls import registered_domain
 
@@ -59,7 +58,7 @@ REFERENCE_FILES = (
     ("wikipedia", "wikipedia.jsonl.gz", ""),
     ("books", "books.jsonl.gz", ",strip_gutenberg=true"),
 )
-HASH_SPAN = 1 << 64  # _hash_int's range
+HASH_SPAN = 1 << 64  # hash_int's range
 
 
 def page_site(url: str, url_from: str) -> str:
@@ -71,7 +70,7 @@ def page_site(url: str, url_from: str) -> str:
 
 
 def held_out_site(seed: int, site: str, share: float) -> bool:
-    return _hash_int(seed, "held-out-site", site) < share * HASH_SPAN
+    return hash_int(seed, "held-out-site", site) < share * HASH_SPAN
 
 
 def text_key(text: str) -> str:
@@ -86,7 +85,7 @@ def clean_gold(gold: str) -> str:
 
 def choose_held_out(keys: list[str], seed: int, corpus: str, count: int) -> list[int]:
     """Positions of the `count` keys with the lowest hash of (seed, corpus, key), in that hash order."""
-    return sorted(range(len(keys)), key=lambda i: _hash_int(seed, "held-out-doc", corpus, keys[i]))[:count]
+    return sorted(range(len(keys)), key=lambda i: hash_int(seed, "held-out-doc", corpus, keys[i]))[:count]
 
 
 def _write_gzip_lines(path: Path, lines) -> int:
@@ -137,7 +136,7 @@ def split_pages(html_dir: Path, out: Path, seed: int, site_share: float) -> dict
             outcomes["duplicate_of_training"] += 1  # its page is in the crawl elsewhere: not unseen
         else:
             unseen.append(record)
-    unseen.sort(key=lambda r: _hash_int(seed, "held-out-order", r["set"], r["id"]))
+    unseen.sort(key=lambda r: hash_int(seed, "held-out-order", r["set"], r["id"]))
     outcomes["held_out"] = _write_gzip_lines(
         out / "held_out" / "web.jsonl.gz", (json.dumps(r, ensure_ascii=False) + "\n" for r in unseen)
     )

@@ -25,11 +25,11 @@ from curation.benchmarks.realpages import (
     corpus_label,
     crawl_shards,
     gold_pages,
-    gold_text,
     read_truth,
     real_data_present,
 )
 from curation.extract import extract_to_parquet
+from curation.gold_pages import gold_text
 from curation.html_text import EXTRACTORS, extract_text
 from curation.settings import shared_data_dir
 from curation.warc_records import ExtractOptions, process_archive

@@ -20,7 +20,6 @@ from curation.settings import PROJECT_ROOT, shared_data_dir
 BENCH_DATA = PROJECT_ROOT / "data" / "bench"
 CRAWL_SHARDS = 16  # WARC files per throughput crawl: every size splits into as many tasks, and builds are shared
 WORD = re.compile(r"\w+", re.UNICODE)
-GOLD_MARKUP = re.compile(r"<[^>]{0,20}>")
 
 
 def real_data_present() -> bool:
@@ -84,13 +83,6 @@ def gold_pages() -> dict[tuple[str, str], dict]:
                 page = json.loads(line)
                 pages[(name, str(page["id"]))] = {**page, "set": name}
     return pages
-
-
-def gold_text(gold: str) -> str:
-    """Gold text without CleanEval's `URL:` line and <p>/<h>/<l> markers."""
-    if gold.startswith("URL:"):
-        gold = gold.split("\n", 1)[1] if "\n" in gold else ""
-    return GOLD_MARKUP.sub(" ", gold)
 
 
 def bag_of_words_f1(predicted: str, gold: str) -> float:
