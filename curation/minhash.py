@@ -82,8 +82,8 @@ def code_points(texts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def exact_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[int | None]:
     """Each text's exact key (see the module docstring) as a signed 64-bit int, None for a blank text."""
     _, _, fold, is_space = char_tables()
-    folded = fold[codes]
-    space = is_space[folded]
+    folded = fold.take(codes)  # take and compress: 2x faster than fancy and boolean indexing
+    space = is_space.take(folded)
     step = np.diff(space.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     run_starts, run_ends = np.flatnonzero(step == 1), np.flatnonzero(step == -1)
     # a run kept as one space lies inside one text: not at its start, and no separator (a text's end) in it
@@ -92,7 +92,7 @@ def exact_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[
     keep = ~space
     keep[run_starts[inside]] = True
     folded[run_starts[inside]] = 32
-    kept = np.ascontiguousarray(folded[keep])
+    kept = np.compress(keep, folded)
     bounds = np.concatenate([[0], np.cumsum(np.add.reduceat(keep, starts, dtype=np.int64))]).tolist()
     view, keys = memoryview(kept), []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -104,19 +104,29 @@ def exact_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[
 def word_hashes(codes: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash of every word, the index of its text): a position-keyed sum of scrambled code points."""
     is_word, lower, _, _ = char_tables()
-    word = is_word[codes]
+    word = is_word.take(codes)
     step = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     first, last = np.flatnonzero(step == 1), np.flatnonzero(step == -1)
     lengths = last - first
     if len(first) == 0:
         return np.empty(0, dtype=U64), np.empty(0, dtype=np.int64)
-    chars = lower[codes[word]].astype(U64)
     offsets = np.cumsum(lengths) - lengths
-    position = (np.arange(len(chars), dtype=np.int64) - np.repeat(offsets, lengths)).astype(U64)
-    terms = chars * U64(0xD6E8FEB86659FD93) + position * U64(0x9FB21C651E98DF25) + U64(1)
-    terms ^= terms >> U64(29)
+    # each character's position in its word: a running count of ones that restarts at each word; then the
+    # terms in place (each uint64 temporary of a chunk is ~30 MB: allocating it costs as much as the arithmetic)
+    position = np.ones(int(lengths.sum()), dtype=U64)
+    position[offsets[1:]] = U64(1) - lengths[:-1].astype(U64)
+    position[0] = 0
+    np.cumsum(position, out=position)
+    terms = lower.take(np.compress(word, codes)).astype(U64)
+    terms *= U64(0xD6E8FEB86659FD93)
+    position *= U64(0x9FB21C651E98DF25)
+    terms += position
+    terms += U64(1)
+    np.right_shift(terms, U64(29), out=position)
+    terms ^= position
     terms *= U64(0xBF58476D1CE4E5B9)
-    terms ^= terms >> U64(32)
+    np.right_shift(terms, U64(32), out=position)
+    terms ^= position
     hashes = mix64(np.add.reduceat(terms, offsets) + lengths.astype(U64))
     return hashes, np.searchsorted(starts, first, side="right") - 1
 

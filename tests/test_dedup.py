@@ -391,3 +391,21 @@ def test_sorted_sets_are_each_texts_unique_values_in_order():
     for i in range(len(counts)):
         assert sets[offsets[i] : offsets[i + 1]].tolist() == np.unique(values[bounds[i] : bounds[i + 1]]).tolist()
     assert sets.dtype == np.uint32 and offsets[-1] == len(sets)
+
+
+def test_features_and_exact_key_are_pinned():
+    """The hash values themselves (computed by the code that measured the README's removals): a faster
+    implementation of the same definitions must give the same features, hence the same clusters."""
+    text = "The quick brown fox jumps over the lazy dog; \u0130stanbul \u03a3\u0391\u03a3 \ufb01le \u65e5\u672c\u8a9e"
+    assert features(text).tolist() == [
+        592896300,
+        994177734,
+        1004075021,
+        1121602270,
+        1501447892,
+        1647808724,
+        1864028938,
+        2160030377,
+        3274236699,
+    ]
+    assert exact_key(text) == -6150785879534456198
