@@ -43,7 +43,7 @@ from curation.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, ConfigError
 from curation.options import add_arguments, from_namespace
 from curation.package import check_executors
 from curation.spark import get_spark
-from curation.storage import exists, file_sizes, hadoop_fs, is_uri, remove_tree, rename, split
+from curation.storage import exists, hadoop_fs, has_entries, is_uri, remove_tree, rename, split
 
 
 class SparkJob:
@@ -178,15 +178,20 @@ def check_output(output: str | None, overwrite: bool) -> None:
     is opened once Spark runs: `check_uri_output`)."""
     if not output or is_uri(output):
         return
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
-        raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
+    refuse_to_replace(output, overwrite)
     check_writable(output)
 
 
 def check_uri_output(output: str | None, overwrite: bool) -> None:
     """`check_output` for a Hadoop filesystem URI, once Spark runs (the URI is opened through it): one that
     already holds files needs --overwrite too."""
-    if output and is_uri(output) and not overwrite and exists(output) and file_sizes(output):
+    if output and is_uri(output):
+        refuse_to_replace(output, overwrite)
+
+
+def refuse_to_replace(output: str, overwrite: bool) -> None:
+    """ConfigError when `output` is a directory that holds anything and --overwrite was not given."""
+    if not overwrite and has_entries(output):
         raise ConfigError(f"output directory is not empty: {output} (pass --overwrite to replace it)")
 
 

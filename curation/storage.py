@@ -66,6 +66,16 @@ def exists(path: str) -> bool:
     return bool(fs.exists(hadoop_path))
 
 
+def has_entries(directory: str) -> bool:
+    """Whether `directory` is a directory that holds anything: one listing of it, not a walk below it."""
+    if not is_uri(directory):
+        return os.path.isdir(directory) and bool(os.listdir(directory))
+    fs, hadoop_path = active_hadoop_fs(directory)
+    if not fs.exists(hadoop_path) or not fs.getFileStatus(hadoop_path).isDirectory():
+        return False
+    return len(fs.listStatus(hadoop_path)) > 0
+
+
 def file_size(path: str) -> int | None:
     """Size in bytes of the file `path`; None when it is missing or not a file."""
     if not is_uri(path):
